@@ -1,0 +1,354 @@
+"""Settings: flags > environment > ``wsmonitor.toml`` > defaults, validated before anything runs."""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from wsmonitor import secrets
+from wsmonitor.plans import Plan, load_plans, plan_names
+from wsmonitor.redis_url import is_upstash, lint_redis_url, parse_redis_url, password_of, \
+    raw_password_of, RedisUrlError
+
+DEFAULT_CONFIG = "wsmonitor.toml"
+"""Read from the working directory when present and ``--config`` is not given."""
+
+
+class ConfigError(Exception):
+    """Bad input: becomes one ``wsmonitor: error: …`` line and exit status 2.
+
+    The message is redacted before it is shown.
+    """
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything wsmonitor was told, after precedence and validation."""
+
+    url: str | None = None
+    """WebSocket endpoint, e.g. ``wss://app.example.com/ws/notifications/``."""
+    origin: str | None = None
+    """Origin header sent on probes; derived from ``url`` when not given."""
+    token: str | None = None
+    """An access JWT to probe with."""
+    jwt_secret: str | None = None
+    """Signing key: mint a fresh token per probe."""
+    jwt_user_id: str | None = None
+    """``user_id`` claim of minted tokens."""
+    redis_url: str | None = None
+    """The Redis the channel layer uses."""
+    redis_ca: str | None = None
+    """CA bundle for ``rediss://``."""
+    redis_plan: str | None = None
+    """Plan-limit profile; derived from the Redis host when not given."""
+    max_connections: int | None = None
+    """Overrides the plan's connection cap."""
+    max_commands: str | None = None
+    """Overrides the plan's command quota: ``N`` or ``N/day`` or ``N/month``."""
+    log_group: tuple[str, ...] = ()
+    """CloudWatch log groups to tail."""
+    log_file: str | None = None
+    """A local file to tail instead of CloudWatch."""
+    log_command: str | None = None
+    """A command whose output is tailed instead of CloudWatch."""
+    apprunner_service: str | None = None
+    """App Runner service whose log groups are tailed."""
+    aws_endpoint_url: str | None = None
+    """Another CloudWatch endpoint (LocalStack, moto)."""
+    api_base: str | None = None
+    """Base of the HTTP checks; derived from ``url`` when not given."""
+    group_template: str = "notifications.user.{user_id}"
+    """Channel-layer group of a user."""
+    theme: str = "dark"
+    """Theme name from ``themes/`` or a theme file."""
+    interval: float = 2.0
+    """Base probe interval, seconds."""
+    redis_budget: float = 5.0
+    """Share of the plan's command quota the monitor may spend, percent."""
+    kiosk: bool = False
+    """Read-only mode."""
+    record: str | None = None
+    """Append every sample to this JSONL file."""
+    config: str | None = None
+    """The config file that was read, if any."""
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+    """Where each value came from: flag, env, config or default."""
+
+    @property
+    def plan(self) -> Plan:
+        """The plan with ``--max-connections`` / ``--max-commands`` applied."""
+        name = self.redis_plan or self.default_plan_name
+        plan = load_plans()[name]
+        per_day = per_month = None
+        if self.max_commands:
+            count, per = parse_max_commands(self.max_commands)
+            per_day, per_month = (count, None) if per == "day" else (None, count)
+        return plan.with_overrides(self.max_connections, per_day, per_month)
+
+    @property
+    def default_plan_name(self) -> str:
+        """``upstash-free`` for an Upstash host (the plan most people are on), else ``none``."""
+        if self.redis_url:
+            try:
+                if is_upstash(parse_redis_url(self.redis_url).host):
+                    return "upstash-free"
+            except RedisUrlError:
+                pass
+        return "none"
+
+    @property
+    def effective_origin(self) -> str | None:
+        if self.origin:
+            return self.origin
+        if not self.url:
+            return None
+        parts = urlsplit(self.url)
+        scheme = "https" if parts.scheme == "wss" else "http"
+        return f"{scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+    @property
+    def effective_api_base(self) -> str | None:
+        if self.api_base:
+            return self.api_base.rstrip("/")
+        if not self.url:
+            return None
+        parts = urlsplit(self.url)
+        scheme = "https" if parts.scheme == "wss" else "http"
+        return f"{scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+# name → (environment variables, type); the flag is --name-with-dashes.
+_ENV: dict[str, tuple[str, ...]] = {
+    "url": ("WSMONITOR_URL",),
+    "origin": ("WSMONITOR_ORIGIN",),
+    "token": ("WSMONITOR_TOKEN",),
+    "jwt_secret": ("WSMONITOR_JWT_SECRET",),
+    "jwt_user_id": ("WSMONITOR_JWT_USER_ID",),
+    "redis_url": ("REDIS_URL", "WSMONITOR_REDIS_URL"),
+    "redis_ca": ("WSMONITOR_REDIS_CA",),
+    "redis_plan": ("WSMONITOR_REDIS_PLAN",),
+    "log_group": ("WSMONITOR_LOG_GROUP",),
+    "apprunner_service": ("WSMONITOR_APPRUNNER_SERVICE",),
+    "aws_endpoint_url": ("AWS_ENDPOINT_URL",),
+    "api_base": ("WSMONITOR_API_BASE",),
+    "theme": ("WSMONITOR_THEME",),
+}
+
+SECRET_FIELDS = ("token", "jwt_secret")
+"""Settings whose whole value is a secret."""
+
+_SETTING_NAMES = {f.name for f in fields(Settings)} - {"sources", "config"}
+
+
+def setting_names() -> set[str]:
+    """Names accepted as TOML keys (with ``-`` or ``_``)."""
+    return set(_SETTING_NAMES)
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    config_path: str | None = None,
+    cwd: str | None = None,
+) -> Settings:
+    """Merge flags, environment, config file and defaults; validate; register secrets.
+
+    Args:
+        flags: Values given on the command line (None or absent: not given).
+        environ: The environment (``os.environ`` when None).
+        config_path: ``--config``; ``./wsmonitor.toml`` is read when present and this is None.
+        cwd: Where to look for ``wsmonitor.toml``.
+
+    Raises:
+        ConfigError: Any bad input, with a message that names the value and the fix.
+    """
+    flags = {k: v for k, v in (flags or {}).items() if v is not None and v != () and v != []}
+    env = dict(os.environ if environ is None else environ)
+    secrets.register_environment_secrets(env)
+    # Register secrets from every source before anything can fail, so no error can echo them.
+    for source in (flags, _from_env(env)):
+        _register(source)
+    file_values, path = _read_config(config_path, cwd)
+    _register(file_values)
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for layer_name, layer in (("config", file_values), ("env", _from_env(env)), ("flag", flags)):
+        for key, value in layer.items():
+            if key in _SETTING_NAMES:
+                values[key] = value
+                sources[key] = layer_name
+    settings = Settings(**_coerce(values), config=path, sources=sources)
+    _validate(settings)
+    return settings
+
+
+def _register(values: dict[str, Any]) -> None:
+    for name in SECRET_FIELDS:
+        if values.get(name):
+            secrets.register_secret(str(values[name]))
+    for name in ("redis_url", "url", "api_base", "aws_endpoint_url"):
+        url = values.get(name)
+        if url:
+            secrets.register_secret(password_of(str(url)), raw_password_of(str(url)))
+
+
+def _from_env(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, variables in _ENV.items():
+        for var in variables:
+            value = env.get(var)
+            if value:
+                out[name] = (tuple(v.strip() for v in value.split(",") if v.strip())
+                             if name == "log_group" else value)
+                break
+    return out
+
+
+def _read_config(config_path: str | None, cwd: str | None) -> tuple[dict[str, Any], str | None]:
+    explicit = config_path is not None
+    path = Path(config_path) if explicit else Path(cwd or os.getcwd()) / DEFAULT_CONFIG
+    if not explicit and not path.exists():
+        return {}, None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist: pass an existing file "
+                          "with --config, or drop the flag") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"cannot read config file {str(path)!r} ({reason}): "
+                          "check its permissions and encoding") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML ({exc}): fix that line")\
+            from None
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in _SETTING_NAMES:
+            known = ", ".join(sorted(n.replace("_", "-") for n in _SETTING_NAMES))
+            raise ConfigError(f"unknown key {key!r} in config file {str(path)!r}: "
+                              f"remove it (known keys: {known})")
+        if name == "log_group" and isinstance(value, str):
+            value = (value,)
+        values[name] = value
+    return values, str(path)
+
+
+_TYPES: dict[str, type] = {
+    "max_connections": int, "interval": float, "redis_budget": float, "kiosk": bool,
+}
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = _TYPES.get(name, str)
+        if name == "log_group":
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ConfigError("log-group must be a list of log group names")
+            out[name] = tuple(value)
+            continue
+        if kind is bool:
+            if isinstance(value, str):
+                value = value.strip().lower() in ("1", "true", "yes", "on")
+            out[name] = bool(value)
+            continue
+        try:
+            if kind is int and isinstance(value, float):
+                raise ValueError
+            out[name] = kind(value)
+        except (TypeError, ValueError):
+            shown = secrets.redact(str(value))
+            raise ConfigError(
+                f"--{name.replace('_', '-')} {shown!r} is not a valid {kind.__name__}: "
+                f"give a {'whole number' if kind is int else 'number'}"
+            ) from None
+    return out
+
+
+def parse_max_commands(text: str) -> tuple[int, str]:
+    """Parse ``--max-commands``: ``10000``, ``10000/day`` or ``500000/month``.
+
+    Raises:
+        ConfigError: not a positive count with an optional per-day or per-month unit.
+    """
+    count_text, _, per = str(text).replace(",", "").replace("_", "").partition("/")
+    per = per.strip().lower() or "day"
+    if per not in ("day", "month") or not count_text.strip().isdigit() or int(count_text) <= 0:
+        raise ConfigError(f"--max-commands {text!r} is not a quota: give N, N/day or N/month "
+                          "(e.g. 500000/month)")
+    return int(count_text), per
+
+
+def _validate(s: Settings) -> None:
+    if s.url is not None:
+        _check_url("--url", s.url, ("ws", "wss"), "wss://app.example.com/ws/notifications/")
+    if s.origin is not None:
+        _check_url("--origin", s.origin, ("http", "https"), "https://app.example.com")
+    if s.api_base is not None:
+        _check_url("--api-base", s.api_base, ("http", "https"), "https://app.example.com")
+    if s.aws_endpoint_url is not None:
+        _check_url("--aws-endpoint-url", s.aws_endpoint_url, ("http", "https"),
+                   "http://127.0.0.1:5000")
+    if s.redis_url is not None:
+        for finding in lint_redis_url(s.redis_url, ca_file=s.redis_ca):
+            if finding.severity == "error":
+                fix = f": {finding.fix}" if finding.fix else ""
+                raise ConfigError(f"--redis-url {secrets.redact(s.redis_url)!r}: "
+                                  f"{finding.message}{fix}")
+    if s.redis_ca is not None and not os.path.isfile(s.redis_ca):
+        raise ConfigError(f"--redis-ca {s.redis_ca!r} does not exist: pass the PEM file of the "
+                          "CA that signed the Redis server's certificate")
+    if s.redis_plan is not None and s.redis_plan not in load_plans():
+        raise ConfigError(f"--redis-plan {s.redis_plan!r} is not a known plan: use one of "
+                          f"{', '.join(plan_names())}")
+    if s.max_connections is not None and s.max_connections <= 0:
+        raise ConfigError(f"--max-connections {s.max_connections} must be a positive number "
+                          "of connections")
+    if s.max_commands is not None:
+        parse_max_commands(s.max_commands)
+    if not math.isfinite(s.interval) or s.interval <= 0:
+        raise ConfigError(f"--interval {s.interval:g} must be a positive number of seconds "
+                          "(e.g. 2)")
+    if not math.isfinite(s.redis_budget) or not 0 < s.redis_budget <= 100:
+        raise ConfigError(f"--redis-budget {s.redis_budget:g} must be a percentage above 0 and "
+                          "at most 100 (default 5)")
+    if s.log_file and s.log_command:
+        raise ConfigError("--log-file and --log-command are both given: tail one of them")
+    if "{user_id}" not in s.group_template:
+        raise ConfigError(f"--group-template {s.group_template!r} must contain {{user_id}} "
+                          "(e.g. notifications.user.{user_id})")
+
+
+def _check_url(flag: str, url: str, schemes: tuple[str, ...], example: str) -> None:
+    shown = secrets.redact(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        detail = "port out of range 1-65535" if "out of range" in str(exc) else \
+            "its port is not a number"
+        raise ConfigError(f"{flag} {shown!r} is malformed ({detail}): e.g. {example}") from None
+    if parts.scheme.lower() not in schemes:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        raise ConfigError(f"{flag} {shown!r} has scheme {parts.scheme or 'none'!r}: "
+                          f"use {wanted}, e.g. {example}")
+    if not parts.hostname:
+        raise ConfigError(f"{flag} {shown!r} has no host: e.g. {example}")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{flag} {shown!r} has port {port}, outside 1-65535: e.g. {example}")
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """A copy of settings with some values changed (and revalidated)."""
+    new = replace(settings, **changes)
+    _validate(new)
+    return new

@@ -1,0 +1,337 @@
+"""The Redis probe: one dedicated connection, PING bursts for latency, INFO for load.
+
+I/O only: no Textual here. Failures come back as samples with a named ``error_kind``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from wsmonitor.plans import Plan
+from wsmonitor.redis_url import parse_redis_url
+from wsmonitor.samples import LatencyStats, RedisSample
+from wsmonitor.secrets import redact
+
+CLIENT_NAME = "wsmonitor"
+"""The name the probe's connection carries in CLIENT LIST."""
+
+MIN_INTERVAL = 2.0
+"""Without a quota the probe runs every 2 s (or the base interval, if longer)."""
+
+SECONDS_PER_DAY = 86_400
+
+UPSTASH_ERRORS = {
+    "max concurrent connections exceeded": "plan-connections",
+    "max daily request limit exceeded": "plan-quota",
+    "max requests limit exceeded": "plan-quota",
+}
+"""Upstash's plan-limit error strings (FACTS.md) and the kind each one is."""
+
+ERROR_TEXT = {
+    "refused": "connection refused: nothing listens on that host and port",
+    "dns": "the host name does not resolve",
+    "timeout": "no answer in time (a rediss:// URL to a plain port also does this)",
+    "tls-verify": "TLS certificate verification failed",
+    "tls": "TLS handshake failed",
+    "reset": "the server reset the connection (redis:// to a TLS-only port does this)",
+    "auth-wrong-password": "wrong password (or user disabled)",
+    "auth-no-password": "the server requires a password and none was given",
+    "auth-unexpected": "a password was given but the server has none set (wrong server?)",
+    "max-clients": "the server is at its connection cap (maxclients): new connections refused",
+    "plan-connections": "the plan's concurrent connection limit is reached",
+    "plan-quota": "the plan's command quota is exhausted",
+    "acl-denied": "the ACL user may not run a command the probe needs",
+    "closed": "the server closed the connection",
+    "error": "Redis error",
+}
+"""One line per error kind, for panes and reports."""
+
+
+@dataclass(frozen=True, slots=True)
+class RedisError:
+    """A Redis failure, named."""
+
+    kind: str
+    message: str
+
+
+def classify_redis_error(exc: BaseException) -> RedisError:
+    """Name a redis-py / socket / TLS failure for a person.
+
+    Args:
+        exc: The exception a Redis call raised.
+
+    Returns:
+        The kind (one of `ERROR_TEXT`'s keys) and a redacted message.
+    """
+    chain = _chain(exc)
+    text = " | ".join(str(e) for e in chain)
+    low = text.lower()
+    for needle, kind in UPSTASH_ERRORS.items():
+        if needle in low:
+            return RedisError(kind, _msg(kind, exc))
+    if "max number of clients reached" in low:
+        return RedisError("max-clients", _msg("max-clients", exc))
+    if any(isinstance(e, rexc.NoPermissionError) for e in chain) or "noperm" in low:
+        return RedisError("acl-denied", _msg("acl-denied", exc))
+    if any(isinstance(e, rexc.AuthenticationError) for e in chain) or "wrongpass" in low \
+            or "noauth" in low or "authentication required" in low or "invalid password" in low:
+        if "without any password configured" in low:
+            return RedisError("auth-unexpected", _msg("auth-unexpected", exc))
+        if "noauth" in low or "authentication required" in low:
+            return RedisError("auth-no-password", _msg("auth-no-password", exc))
+        return RedisError("auth-wrong-password", _msg("auth-wrong-password", exc))
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) \
+            or "certificate verify failed" in low:
+        return RedisError("tls-verify", _msg("tls-verify", exc))
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "ssl" in low and "error" in low:
+        return RedisError("tls", _msg("tls", exc))
+    if any(isinstance(e, socket.gaierror) for e in chain) or "name or service not known" in low \
+            or "temporary failure in name resolution" in low or "nodename nor servname" in low \
+            or "no address associated" in low:
+        return RedisError("dns", _msg("dns", exc))
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in low \
+            or any(getattr(e, "errno", None) == errno.ECONNREFUSED for e in chain):
+        return RedisError("refused", _msg("refused", exc))
+    if any(isinstance(e, ConnectionResetError) for e in chain) or "reset by peer" in low:
+        return RedisError("reset", _msg("reset", exc))
+    if any(isinstance(e, (TimeoutError, rexc.TimeoutError)) for e in chain) or "timeout" in low \
+            or "timed out" in low:
+        return RedisError("timeout", _msg("timeout", exc))
+    if "connection closed" in low or "closed by server" in low:
+        return RedisError("closed", _msg("closed", exc))
+    return RedisError("error", _msg("error", exc))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen and len(out) < 10:
+        out.append(cur)
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _msg(kind: str, exc: BaseException) -> str:
+    detail = redact(str(exc)).strip() or type(exc).__name__
+    return f"{ERROR_TEXT[kind]} ({detail})"
+
+
+class RedisProbe:
+    """Measures Redis from here, on one named connection, within a command budget.
+
+    Args:
+        url: The REDIS_URL (its password never leaves this object).
+        plan: The plan whose quota the budget is a share of.
+        budget_percent: Share of the plan's daily quota the probe may spend.
+        ca_file: CA bundle for ``rediss://``.
+        burst: PINGs per run.
+        window: Round trips kept for the percentiles.
+        timeout: Connect and read timeout for each command, seconds.
+    """
+
+    name = "redis"
+
+    def __init__(self, url: str, *, plan: Plan, budget_percent: float = 5.0,
+                 ca_file: str | None = None, burst: int = 5, window: int = 200,
+                 timeout: float = 3.0) -> None:
+        self._url = url
+        self.plan = plan
+        self.budget_percent = budget_percent
+        self.ca_file = ca_file
+        self.burst = burst
+        self.command_timeout = timeout
+        self.timeout = timeout * (burst + 3) + 2
+        parsed = parse_redis_url(url)
+        self.server = parsed.path if parsed.scheme == "unix" else \
+            f"{parsed.host}:{parsed.port or 6379}"
+        self.tls = parsed.tls
+        self._db = int(parsed.db) if parsed.db.isdigit() else 0
+        self._has_password = bool(parsed.password or parsed.username)
+        self._window: deque[float] = deque(maxlen=window)
+        self._client: aioredis.Redis | None = None
+        self._name_denied = False
+        self.own_commands = 0
+        """Commands this probe has sent, connection set-up included."""
+        self.reconnects = 0
+        self._connects = 0
+        self._last_info: tuple[float, int, int] | None = None
+        """(monotonic time, total_commands_processed, own commands before that INFO)."""
+
+    # --- budget ------------------------------------------------------------------------------
+
+    @property
+    def commands_per_run(self) -> int:
+        """Commands one run sends: the PING burst and one INFO."""
+        return self.burst + 1
+
+    @property
+    def budget_per_day(self) -> float | None:
+        """Commands per day the monitor may spend (None without a quota)."""
+        quota = self.plan.daily_quota
+        return None if quota is None else quota * self.budget_percent / 100
+
+    def interval(self, base: float) -> float:
+        """Seconds between runs: the base, stretched so the budget is never exceeded."""
+        interval = max(base, MIN_INTERVAL)
+        budget = self.budget_per_day
+        if budget:
+            interval = max(interval, self.commands_per_run * SECONDS_PER_DAY / budget)
+        return interval
+
+    def own_commands_per_day(self, base: float) -> float:
+        """The monitor's projected spend per day at the interval in force."""
+        return self.commands_per_run * SECONDS_PER_DAY / self.interval(base)
+
+    # --- connection --------------------------------------------------------------------------
+
+    def _make_client(self) -> aioredis.Redis:
+        kwargs: dict[str, object] = dict(
+            single_connection_client=True,
+            client_name=None if self._name_denied else CLIENT_NAME,
+            socket_connect_timeout=self.command_timeout,
+            socket_timeout=self.command_timeout,
+            retry=Retry(NoBackoff(), 0),
+            protocol=2,
+            driver_info=None,
+        )
+        if self.tls and self.ca_file:
+            kwargs["ssl_ca_certs"] = self.ca_file
+        return aioredis.Redis.from_url(self._url, **kwargs)
+
+    def _connect_cost(self) -> int:
+        return int(self._has_password) + int(not self._name_denied) + int(self._db != 0)
+
+    async def _ensure_client(self) -> aioredis.Redis:
+        if self._client is not None:
+            return self._client
+        client = self._make_client()
+        try:
+            # single_connection_client: the connection is made here, once.
+            self.own_commands += self._connect_cost()
+            await client.initialize()
+        except rexc.NoPermissionError:
+            await _close_quietly(client)
+            if self._name_denied:
+                raise
+            # An ACL user without client|setname: connect unnamed rather than not at all.
+            self._name_denied = True
+            return await self._ensure_client()
+        except BaseException:
+            await _close_quietly(client)
+            raise
+        self._connects += 1
+        if self._connects > 1:
+            self.reconnects += 1
+        self._client = client
+        return client
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await _close_quietly(client)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._drop_client()
+
+    # --- one run -----------------------------------------------------------------------------
+
+    async def run(self) -> RedisSample:
+        """PING burst, then INFO; any failure becomes a sample naming it."""
+        started = time.perf_counter()
+        latencies: list[float] = []
+        try:
+            client = await self._ensure_client()
+            for _ in range(self.burst):
+                self.own_commands += 1
+                t0 = time.perf_counter_ns()
+                await client.ping()
+                latencies.append((time.perf_counter_ns() - t0) / 1e6)
+            self._window.extend(latencies)
+            return await self._info(client, latencies, started)
+        except asyncio.CancelledError:
+            await self._drop_client()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is data
+            await self._drop_client()
+            self._last_info = None
+            err = classify_redis_error(exc)
+            self._window.extend(latencies)
+            return self._sample(False, started, latencies, error=err.message,
+                                error_kind=err.kind)
+
+    async def _info(self, client: aioredis.Redis, latencies: list[float],
+                    started: float) -> RedisSample:
+        own_before = self.own_commands
+        self.own_commands += 1
+        try:
+            info = await client.info()
+        except rexc.NoPermissionError:
+            return self._sample(True, started, latencies, info_denied=True)
+        except rexc.ResponseError as exc:
+            err = classify_redis_error(exc)
+            if err.kind in ("plan-quota", "plan-connections", "max-clients"):
+                raise
+            # Some managed Redis variants reject INFO: latency only.
+            return self._sample(True, started, latencies, info_denied=True,
+                                error=err.message, error_kind=None)
+        now = time.monotonic()
+        total = _int(info.get("total_commands_processed"))
+        rate = own_rate = None
+        if total is not None and self._last_info is not None:
+            t_prev, total_prev, own_prev = self._last_info
+            dt = now - t_prev
+            if dt > 0 and total >= total_prev:
+                rate = (total - total_prev) / dt
+                own_rate = (own_before - own_prev) / dt
+        if total is not None:
+            self._last_info = (now, total, own_before)
+        return self._sample(
+            True, started, latencies, info_ok=True,
+            connected_clients=_int(info.get("connected_clients")),
+            maxclients=_int(info.get("maxclients")),
+            rejected_connections=_int(info.get("rejected_connections")),
+            total_commands_processed=total,
+            redis_version=str(info.get("redis_version", "")) or None,
+            commands_per_second=rate, own_commands_per_second=own_rate,
+        )
+
+    def _sample(self, ok: bool, started: float, latencies: list[float],
+                **fields: object) -> RedisSample:
+        return RedisSample(
+            probe=self.name, at=time.time(), ok=ok,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            latencies_ms=tuple(round(v, 4) for v in latencies),
+            window=LatencyStats.of(list(self._window)),
+            own_commands_total=self.own_commands, reconnects=self.reconnects,
+            server=self.server, tls=self.tls,
+            **fields,  # type: ignore[arg-type]
+        )
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+async def _close_quietly(client: aioredis.Redis) -> None:
+    try:
+        await asyncio.wait_for(client.aclose(), 2)
+    except Exception:  # noqa: BLE001
+        pass
