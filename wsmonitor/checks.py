@@ -1,0 +1,396 @@
+"""Pure rules: samples in, check results out. No I/O, no Textual, no clock of its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from wsmonitor.plans import DAYS_PER_MONTH, Plan
+from wsmonitor.probes.redis import SECONDS_PER_DAY
+from wsmonitor.redis_url import Finding
+from wsmonitor.samples import RedisSample, Sample
+
+PASS, FAIL, WARN, UNKNOWN, SKIPPED = "pass", "fail", "warn", "unknown", "skipped"
+STATUSES = (PASS, FAIL, WARN, UNKNOWN, SKIPPED)
+
+CHECKS: tuple[tuple[str, str], ...] = (
+    ("platform-websocket", "Does the platform pass the WebSocket upgrade at all?"),
+    ("redis-reachable", "Is Redis reachable, from here and from the service?"),
+    ("redis-url", "Is REDIS_URL well formed?"),
+    ("allowed-hosts", "Does the right Origin get through AllowedHostsOriginValidator?"),
+    ("jwt-valid", "Is the token well formed, an access token, unexpired?"),
+    ("handshake-101", "Does the handshake return 101 Switching Protocols?"),
+    ("stays-open", "Does the connection stay open for the hold period?"),
+    ("ping-pong", "Do ping/pong work?"),
+    ("notification-delivery", "Does a notification sent through the channel layer arrive?"),
+    ("polling-fallback", "Does the HTTP polling fallback answer?"),
+    ("redis-connections", "Are Redis connections below the plan's cap, none rejected?"),
+    ("redis-commands", "Is the projected command rate within the plan's quota?"),
+    ("channel-layer", "Does a channel-layer send/receive round trip work?"),
+    ("consumer-errors", "Are the service logs free of consumer errors?"),
+    ("diagnostic-endpoints", "Do /api/redis-health/ and /api/ws-diagnostic/ report healthy?"),
+)
+"""Every check id of SPEC, in the runbook's order, with the runbook's question."""
+
+CHECK_IDS = tuple(cid for cid, _ in CHECKS)
+
+WRITING_CHECKS = frozenset({"notification-delivery", "channel-layer"})
+"""Checks that write to Redis: skipped in kiosk mode."""
+
+WARN_RATIO = 0.8
+"""Usage at or above this share of a limit is a warning."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The verdict on one runbook question."""
+
+    id: str
+    status: str
+    summary: str
+    evidence: tuple[str, ...] = ()
+    remedy: str = ""
+    at: float | None = None
+    """When the newest evidence was observed."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "status": self.status, "summary": self.summary,
+                "evidence": list(self.evidence), "remedy": self.remedy, "at": self.at}
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """The one verdict above the checks."""
+
+    layer: str
+    summary: str
+    remedy: str
+    checks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"layer": self.layer, "summary": self.summary, "remedy": self.remedy,
+                "checks": list(self.checks)}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What the rules need to know besides samples (no secrets in here)."""
+
+    plan: Plan
+    redis_configured: bool = False
+    redis_findings: tuple[Finding, ...] = ()
+    kiosk: bool = False
+    url_configured: bool = False
+    logs_configured: bool = False
+    stale_after: float = 60.0
+    """Evidence older than this (seconds) no longer counts as a pass."""
+    redis_budget_per_day: float | None = None
+    own_commands_per_day: float | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+def evaluate(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+             now: float | None = None) -> list[CheckResult]:
+    """Every check of SPEC, in the runbook's order.
+
+    Args:
+        ctx: Configuration facts.
+        history: Samples per probe name, oldest first.
+        now: The time to judge freshness against (``time.time()`` when None).
+    """
+    now = time.time() if now is None else now
+    redis = [s for s in history.get("redis", ()) if isinstance(s, RedisSample)]
+    results = {
+        "redis-reachable": redis_reachable(ctx, redis, now),
+        "redis-url": redis_url(ctx),
+        "redis-connections": redis_connections(ctx, redis, now),
+        "redis-commands": redis_commands(ctx, redis, now),
+    }
+    out = []
+    for cid, _question in CHECKS:
+        if cid in results:
+            out.append(results[cid])
+        elif ctx.kiosk and cid in WRITING_CHECKS:
+            out.append(CheckResult(cid, SKIPPED, "writes to Redis: not run in kiosk mode"))
+        else:
+            out.append(_not_probed(cid, ctx))
+    return out
+
+
+def _not_probed(cid: str, ctx: CheckContext) -> CheckResult:
+    needs = {
+        "consumer-errors": (ctx.logs_configured, "--log-group, --apprunner-service or --log-file"),
+    }.get(cid, (ctx.url_configured, "--url"))
+    configured, flag = needs
+    if not configured:
+        return CheckResult(cid, SKIPPED, f"not configured: give {flag}")
+    return CheckResult(cid, UNKNOWN, "no probe has produced evidence for this yet")
+
+
+def _stale(sample: Sample, ctx: CheckContext, now: float) -> bool:
+    return now - sample.at > ctx.stale_after
+
+
+def _age(sample: Sample, now: float) -> str:
+    return f"{max(0.0, now - sample.at):.0f} s ago"
+
+
+def _stale_result(cid: str, sample: Sample, now: float) -> CheckResult:
+    return CheckResult(cid, UNKNOWN, f"evidence is stale: last Redis sample {_age(sample, now)}",
+                       (f"redis probe: last sample {_age(sample, now)}",),
+                       "check that wsmonitor is not paused and can still reach Redis", sample.at)
+
+
+REMEDIES = {
+    "refused": "Nothing listens there: check the host and port in REDIS_URL, that Redis is "
+               "running, and (ElastiCache) the security group and VPC connector.",
+    "dns": "The host name does not resolve: copy the endpoint again from the provider's "
+           "console; ElastiCache names resolve only inside the VPC.",
+    "timeout": "No answer: a firewall or security group drops the traffic, or rediss:// points at "
+               "a plain port (or redis:// at a TLS port).",
+    "tls-verify": "The certificate is not trusted: give the CA bundle with --redis-ca "
+                  "(ssl_ca_certs= for the service) — do not turn verification off.",
+    "tls": "TLS failed: check rediss:// against the port's TLS setting.",
+    "reset": "The server reset the connection: Upstash and TLS-only ports need rediss://.",
+    "auth-wrong-password": "Wrong password: copy it again from the provider's console and "
+                           "URL-encode it (urllib.parse.quote(password, safe='')).",
+    "auth-no-password": "The server needs a password: add it to REDIS_URL "
+                        "(rediss://default:PASSWORD@host:6379/0).",
+    "auth-unexpected": "A password was given to a server without one: is REDIS_URL pointing at "
+                       "the right server?",
+    "max-clients": "The server is at maxclients: find who holds connections (CLIENT LIST), "
+                   "restart leaking workers, or raise maxclients / the plan.",
+    "plan-connections": "The plan's connection limit is reached: reduce connections per worker "
+                        "or upgrade the plan.",
+    "plan-quota": "The plan's command quota is exhausted: every idle channels_redis worker "
+                  "spends ~1M commands a month; upgrade the plan or move to pay-as-you-go.",
+    "acl-denied": "The ACL user lacks a command the probe needs: grant +ping +info "
+                  "+client|list +hello +auth +config|get.",
+    "probe-timeout": "Redis did not answer within the probe's timeout: see latency and the "
+                     "server's load.",
+}
+
+
+def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
+                    now: float) -> CheckResult:
+    cid = "redis-reachable"
+    if not ctx.redis_configured:
+        return CheckResult(cid, SKIPPED, "not configured: give --redis-url (or REDIS_URL)")
+    if not redis:
+        return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
+    last = redis[-1]
+    if _stale(last, ctx, now):
+        return _stale_result(cid, last, now)
+    failing = [s for s in redis[-10:] if not s.ok]
+    if last.ok:
+        w = last.window
+        lat = f"PONG, p50 {w.p50:.2f} ms over {w.samples} pings" if w else "PONG"
+        evidence = [f"redis probe {_age(last, now)}: {lat} from here ({last.server}"
+                    f"{', TLS' if last.tls else ''})"]
+        if failing:
+            evidence.append(f"{len(failing)} of the last {min(10, len(redis))} runs failed "
+                            f"(last: {failing[-1].error_kind})")
+        evidence.append("from the service: /api/redis-health/ not probed yet")
+        status = WARN if failing else PASS
+        summary = "reachable from here" + (", with recent failures" if failing else "")
+        return CheckResult(cid, status, summary, tuple(evidence), "" if status == PASS else
+                           "Redis recovered from failures: watch for repeats.", last.at)
+    kind = last.error_kind or "error"
+    streak = 0
+    for s in reversed(redis):
+        if s.ok:
+            break
+        streak += 1
+    return CheckResult(
+        cid, FAIL, f"unreachable from here: {kind}",
+        (f"redis probe {_age(last, now)}: {last.error}",
+         f"{streak} failed run(s) in a row"),
+        REMEDIES.get(kind, "See the error: check REDIS_URL and that Redis is up."), last.at)
+
+
+def redis_url(ctx: CheckContext) -> CheckResult:
+    cid = "redis-url"
+    if not ctx.redis_configured:
+        return CheckResult(cid, SKIPPED, "not configured: give --redis-url (or REDIS_URL)")
+    findings = ctx.redis_findings
+    if not findings:
+        return CheckResult(cid, PASS, "well formed", ("scheme, host, port, password encoding, "
+                                                      "database and socket_timeout look right",))
+    worst = findings[0].severity
+    status = FAIL if worst in ("error", "fail") else WARN if worst == "warn" else PASS
+    evidence = tuple(f"{f.severity}: {f.message}" for f in findings)
+    remedy = " ".join(f"{f.fix}." if f.fix and not f.fix.endswith(".") else f.fix
+                      for f in findings if f.fix)
+    return CheckResult(cid, status, findings[0].message, evidence, remedy)
+
+
+def _cap(ctx: CheckContext, last: RedisSample) -> tuple[int | None, str]:
+    plan_cap = ctx.plan.max_connections.value
+    if plan_cap is not None:
+        src = ctx.plan.max_connections.source or ctx.plan.name
+        return plan_cap, f"plan {ctx.plan.name} ({src})"
+    if last.maxclients:
+        return last.maxclients, "the server's maxclients"
+    return None, ""
+
+
+def redis_connections(ctx: CheckContext, redis: Sequence[RedisSample],
+                      now: float) -> CheckResult:
+    cid = "redis-connections"
+    if not ctx.redis_configured:
+        return CheckResult(cid, SKIPPED, "not configured: give --redis-url (or REDIS_URL)")
+    if not redis:
+        return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
+    last = redis[-1]
+    if _stale(last, ctx, now):
+        return _stale_result(cid, last, now)
+    if last.error_kind in ("max-clients", "plan-connections"):
+        return CheckResult(cid, FAIL, "connection cap reached: new connections are refused",
+                           (f"redis probe {_age(last, now)}: {last.error}",),
+                           REMEDIES[last.error_kind], last.at)
+    with_info = [s for s in redis if s.info_ok]
+    if not with_info:
+        why = "the ACL user may not run INFO" if last.info_denied else \
+            "no INFO answer yet" if last.ok else f"Redis unreachable ({last.error_kind})"
+        return CheckResult(cid, UNKNOWN, f"no connection figures: {why}",
+                           remedy=REMEDIES["acl-denied"] if last.info_denied else "")
+    info = with_info[-1]
+    cap, cap_src = _cap(ctx, info)
+    clients = info.connected_clients or 0
+    evidence = [f"INFO {_age(info, now)}: {clients} connected clients"
+                + (f" of {cap} ({cap_src})" if cap else "")]
+    rejected_new = 0
+    first = with_info[0]
+    if info.rejected_connections is not None and first.rejected_connections is not None:
+        rejected_new = info.rejected_connections - first.rejected_connections
+    if info.rejected_connections:
+        evidence.append(f"rejected_connections {info.rejected_connections} since the server "
+                        f"started, {rejected_new} while watched")
+    remedy = ("Find who holds connections (CLIENT LIST: each Daphne worker keeps a pool), "
+              "restart leaking workers, or raise the cap / upgrade the plan.")
+    if rejected_new > 0:
+        return CheckResult(cid, FAIL, f"{rejected_new} connection(s) rejected while watched",
+                           tuple(evidence), remedy, info.at)
+    if cap and clients >= cap:
+        return CheckResult(cid, FAIL, f"{clients} connections: at the cap of {cap}",
+                           tuple(evidence), remedy, info.at)
+    if cap and clients >= WARN_RATIO * cap:
+        return CheckResult(cid, WARN, f"{clients} of {cap} connections ({clients / cap:.0%})",
+                           tuple(evidence), remedy, info.at)
+    if info.rejected_connections:
+        return CheckResult(cid, WARN, f"{clients} connections; rejections in the past",
+                           tuple(evidence), "Rejections happened before wsmonitor watched: "
+                           "the cap was hit once; watch whether it repeats.", info.at)
+    noun = "connection" if clients == 1 else "connections"
+    summary = f"{clients} {noun}" + (f" of {cap} ({clients / cap:.0%})" if cap else "")
+    return CheckResult(cid, PASS, summary, tuple(evidence), "", info.at)
+
+
+def command_rate(redis: Sequence[RedisSample], window: int = 10) -> tuple[float, float] | None:
+    """Mean total and own command rates over the recent samples that have one."""
+    rated = [s for s in redis[-window:] if s.commands_per_second is not None]
+    if not rated:
+        return None
+    total = sum(s.commands_per_second or 0.0 for s in rated) / len(rated)
+    own = sum(s.own_commands_per_second or 0.0 for s in rated) / len(rated)
+    return total, own
+
+
+def redis_commands(ctx: CheckContext, redis: Sequence[RedisSample], now: float) -> CheckResult:
+    cid = "redis-commands"
+    if not ctx.redis_configured:
+        return CheckResult(cid, SKIPPED, "not configured: give --redis-url (or REDIS_URL)")
+    if not redis:
+        return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
+    last = redis[-1]
+    if _stale(last, ctx, now):
+        return _stale_result(cid, last, now)
+    plan = ctx.plan
+    if last.error_kind == "plan-quota":
+        return CheckResult(cid, FAIL, "the plan's command quota is exhausted",
+                           (f"redis probe {_age(last, now)}: {last.error}",),
+                           REMEDIES["plan-quota"], last.at)
+    rates = command_rate(redis)
+    if rates is None:
+        why = "the ACL user may not run INFO" if last.info_denied else \
+            "two INFO samples are needed for a rate"
+        return CheckResult(cid, UNKNOWN, f"no command rate yet: {why}")
+    total, own = rates
+    service = max(0.0, total - own)
+    # The monitor's steady spend at its interval, not the burst it made while being measured.
+    own_day = ctx.own_commands_per_day if ctx.own_commands_per_day is not None \
+        else own * SECONDS_PER_DAY
+    per_day = service * SECONDS_PER_DAY + own_day
+    evidence = [f"INFO: the service {service:.2f} commands/s → "
+                f"{_big(service * SECONDS_PER_DAY)}/day",
+                f"wsmonitor itself: {_big(own_day)}/day at its interval "
+                f"({own:.2f}/s while measured)",
+                f"projected in all: {_big(per_day)}/day, {_big(per_day * DAYS_PER_MONTH)}/month"]
+    if ctx.redis_budget_per_day:
+        evidence.append(f"wsmonitor's budget: {_big(ctx.redis_budget_per_day)}/day")
+    quota = plan.daily_quota
+    if quota is None:
+        return CheckResult(cid, PASS, f"{_big(per_day)} commands/day projected; "
+                           f"plan {plan.name} has no quota", tuple(evidence), "", last.at)
+    ratio = per_day / quota
+    evidence.append(f"plan {plan.name}: {plan.quota_text} "
+                    f"({_source(plan)}) — projected {ratio:.0%} of it")
+    remedy = ("Each idle channels_redis worker spends ~2 commands per 5 s (~1M/month): fewer "
+              "workers, a pay-as-you-go or larger plan, or lower --redis-budget for wsmonitor.")
+    if ratio >= 1:
+        return CheckResult(cid, FAIL, f"projected {ratio:.0%} of the {plan.quota_text} quota",
+                           tuple(evidence), remedy, last.at)
+    if ratio >= WARN_RATIO:
+        return CheckResult(cid, WARN, f"projected {ratio:.0%} of the {plan.quota_text} quota",
+                           tuple(evidence), remedy, last.at)
+    return CheckResult(cid, PASS, f"projected {ratio:.0%} of the {plan.quota_text} quota",
+                       tuple(evidence), "", last.at)
+
+
+def _source(plan: Plan) -> str:
+    fig = plan.commands_per_day if plan.commands_per_day.value is not None \
+        else plan.commands_per_month
+    return f"as of {fig.as_of}, {fig.source}" if fig.as_of else fig.source or "given"
+
+
+def _big(n: float) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1e4:
+        return f"{n / 1e3:.1f}k"
+    return f"{n:,.0f}"
+
+
+def diagnose(results: Sequence[CheckResult]) -> Diagnosis:
+    """The layer most likely broken, from the check results.
+
+    Until the handshake, log and checklist evidence exists, this names only what the Redis
+    checks can decide and says ``unknown`` otherwise — never a confident wrong answer.
+    """
+    by_id = {r.id: r for r in results}
+
+    def st(cid: str) -> str:
+        return by_id[cid].status if cid in by_id else UNKNOWN
+
+    if st("redis-reachable") == FAIL:
+        r = by_id["redis-reachable"]
+        return Diagnosis("redis", f"Redis is unreachable from here ({r.summary.split(': ')[-1]})"
+                         "; the channel layer cannot work.", r.remedy, ("redis-reachable",))
+    limit = [c for c in ("redis-connections", "redis-commands") if st(c) == FAIL]
+    if limit:
+        r = by_id[limit[0]]
+        return Diagnosis("plan-limit", f"Redis answers but a plan limit is hit: {r.summary}.",
+                         r.remedy, tuple(limit))
+    if st("redis-url") == FAIL:
+        r = by_id["redis-url"]
+        return Diagnosis("redis", f"REDIS_URL is wrong: {r.summary}.", r.remedy, ("redis-url",))
+    decided = [r for r in results if r.status not in (SKIPPED,)]
+    if decided and all(r.status in (PASS, WARN) for r in decided):
+        return Diagnosis("none", "Every check that ran passed.", "Nothing to fix in the "
+                         "layers checked; widen the checks (--url, --log-group) if the symptom "
+                         "persists.", tuple(r.id for r in decided))
+    unknown = [r.id for r in results if r.status == UNKNOWN]
+    return Diagnosis("unknown", "Not enough evidence yet to name a broken layer.",
+                     "Waiting for: " + ", ".join(unknown) if unknown else
+                     "Configure more probes (--url, --log-group).", tuple(unknown))

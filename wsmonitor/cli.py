@@ -1,0 +1,265 @@
+"""Command-line entry points. Heavy modules are imported inside the commands so ``--help`` is fast.
+
+Every bad input ends in one line on stderr, ``wsmonitor: error: …``, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from wsmonitor import __version__
+
+COMMANDS = ("dashboard", "check", "demo")
+SECTIONS = ("redis", "handshake", "logs", "http")
+"""What ``check --only`` accepts."""
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input: one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("target")
+    g.add_argument("--config", metavar="PATH",
+                   help="settings file (default ./wsmonitor.toml when present)")
+    g.add_argument("--url", help="WebSocket endpoint, e.g. wss://app.example.com/ws/notifications/"
+                   " [WSMONITOR_URL]")
+    g.add_argument("--origin", help="Origin header sent on probes (default https://<host of "
+                   "--url>) [WSMONITOR_ORIGIN]")
+    g.add_argument("--token", help="access JWT to probe with [WSMONITOR_TOKEN]")
+    g.add_argument("--jwt-secret", help="signing key: mint a token per probe "
+                   "[WSMONITOR_JWT_SECRET]")
+    g.add_argument("--jwt-user-id", help="user_id claim of minted tokens [WSMONITOR_JWT_USER_ID]")
+    g.add_argument("--api-base", help="base URL of the HTTP checks (default https://<host of "
+                   "--url>) [WSMONITOR_API_BASE]")
+    g.add_argument("--group-template", help="channel-layer group of a user "
+                   "(default notifications.user.{user_id})")
+    r = parser.add_argument_group("redis")
+    r.add_argument("--redis-url", help="Redis the channel layer uses [REDIS_URL, "
+                   "WSMONITOR_REDIS_URL]")
+    r.add_argument("--redis-ca", metavar="PEM", help="CA bundle for rediss:// "
+                   "[WSMONITOR_REDIS_CA]")
+    r.add_argument("--redis-plan", metavar="PLAN", help="plan limits: upstash-free, "
+                   "upstash-free-2024, upstash-payg, none (default: upstash-free for "
+                   "*.upstash.io, else none) [WSMONITOR_REDIS_PLAN]")
+    r.add_argument("--max-connections", type=_positive_int, metavar="N",
+                   help="override the plan's connection cap")
+    r.add_argument("--max-commands", metavar="N[/day|/month]",
+                   help="override the plan's command quota (N means N/day)")
+    r.add_argument("--redis-budget", type=float, metavar="PERCENT",
+                   help="share of the plan's command quota wsmonitor may spend (default 5)")
+    lg = parser.add_argument_group("logs")
+    lg.add_argument("--log-group", action="append", metavar="NAME",
+                    help="CloudWatch log group to tail (repeatable) [WSMONITOR_LOG_GROUP]")
+    lg.add_argument("--log-file", metavar="PATH", help="tail a local file instead")
+    lg.add_argument("--log-command", metavar="CMD", help="tail a command's output instead")
+    lg.add_argument("--apprunner-service", metavar="NAME",
+                    help="derive App Runner log groups [WSMONITOR_APPRUNNER_SERVICE]")
+    lg.add_argument("--aws-endpoint-url", metavar="URL",
+                    help="another CloudWatch endpoint (moto, LocalStack) [AWS_ENDPOINT_URL]")
+    d = parser.add_argument_group("display")
+    d.add_argument("--theme", help="theme name or file [WSMONITOR_THEME]")
+    d.add_argument("--interval", type=float, metavar="SECONDS",
+                   help="base probe interval (default 2)")
+    d.add_argument("--kiosk", action="store_true", default=None,
+                   help="read-only: no writing probes, no actions but quit")
+    d.add_argument("--record", metavar="FILE.jsonl", help="append every sample to a JSONL file")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="wsmonitor",
+        description="Which layer broke the WebSocket notifications — platform, proxy, origin, "
+                    "auth, consumer, channel layer, Redis or plan limit — with evidence.",
+        epilog="Commands: dashboard (default), check, demo. `wsmonitor COMMAND --help` for "
+               "each. Exit status: 0 nothing failed, 1 a check failed, 2 bad input. "
+               "Precedence: flag > environment > wsmonitor.toml > default.",
+    )
+    parser.add_argument("--version", action="version", version=f"wsmonitor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    dash = sub.add_parser("dashboard", help="the live dashboard (the default command)",
+                          description="The live dashboard.")
+    _common(dash)
+    check = sub.add_parser(
+        "check", help="run every check once, print a report, exit 0/1/2",
+        description="Run every configured probe once and print a report. Exit 0 when no check "
+                    "failed, 1 when one did, 2 on bad input.")
+    _common(check)
+    out = check.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="machine report on stdout")
+    out.add_argument("--markdown", action="store_true", help="incident report in markdown")
+    check.add_argument("--only", metavar="SECTIONS",
+                       help=f"comma-separated subset of {','.join(SECTIONS)}")
+    check.add_argument("--hold", type=float, metavar="SECONDS",
+                       help="how long the stays-open check keeps a socket (default 30)")
+    check.add_argument("--samples", type=int, default=3, metavar="N",
+                       help="Redis runs to take (two or more give a command rate; default 3)")
+    demo = sub.add_parser("demo", help="start a local demo target and open the dashboard on it",
+                          description="Start a local redis-server on a free loopback port (or "
+                                      "use one already listening on 127.0.0.1:6379) and open "
+                                      "the dashboard on it.")
+    _common(demo)
+    return parser
+
+
+def _settings_flags(ns: argparse.Namespace) -> dict[str, Any]:
+    from wsmonitor.config import setting_names
+
+    flags = {name: getattr(ns, name) for name in setting_names() if hasattr(ns, name)}
+    if flags.get("log_group"):
+        flags["log_group"] = tuple(flags["log_group"])
+    return flags
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run wsmonitor; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "dashboard")
+    try:
+        ns = build_parser().parse_args(args)
+        return _dispatch(ns)
+    except UsageError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        from wsmonitor.config import ConfigError
+
+        if isinstance(exc, ConfigError):
+            return _fail(str(exc))
+        raise
+
+
+def _fail(message: str) -> int:
+    from wsmonitor.secrets import redact
+
+    line = redact(message).replace("\n", " ").strip()
+    print(f"wsmonitor: error: {line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _load(ns: argparse.Namespace) -> Any:
+    from wsmonitor.config import load_settings
+
+    return load_settings(_settings_flags(ns), config_path=ns.config)
+
+
+def _dispatch(ns: argparse.Namespace) -> int:
+    if ns.command == "check":
+        return cmd_check(ns)
+    if ns.command == "demo":
+        return cmd_demo(ns)
+    return cmd_dashboard(ns)
+
+
+def _parse_only(text: str | None) -> set[str] | None:
+    if not text:
+        return None
+    parts = {p.strip() for p in text.split(",") if p.strip()}
+    bad = sorted(parts - set(SECTIONS))
+    if bad or not parts:
+        raise UsageError(f"--only {text!r}: unknown section {', '.join(bad) or '(none)'}; use a "
+                         f"comma-separated subset of {','.join(SECTIONS)}")
+    return parts
+
+
+def cmd_check(ns: argparse.Namespace) -> int:
+    only = _parse_only(ns.only)
+    if ns.hold is not None and ns.hold < 0:
+        raise UsageError(f"--hold {ns.hold:g} must be zero or more seconds")
+    if ns.samples < 1:
+        raise UsageError(f"--samples {ns.samples} must be at least 1")
+    settings = _load(ns)
+    import asyncio
+    import time
+
+    from wsmonitor.report import CheckRun, render_json, render_markdown, render_text
+    from wsmonitor.runtime import build_engine, check_context, judge
+    from wsmonitor.secrets import redact
+
+    engine = build_engine(settings, only)
+    started = time.time()
+
+    async def run() -> None:
+        try:
+            for i in range(ns.samples if "redis" in engine.probes else 1):
+                if i:
+                    await asyncio.sleep(min(1.0, settings.interval))
+                await engine.run_once()
+        finally:
+            await engine.close_probes()
+
+    if engine.probes:
+        asyncio.run(run())
+    history = {name: engine.history(name) for name in engine.probes}
+    ctx = check_context(settings, engine, only)
+    diagnosis, results = judge(ctx, history)
+    target = {"url": redact(settings.url) if settings.url else None,
+              "redis": redact(_masked_redis(settings.redis_url)) if settings.redis_url else None}
+    report = CheckRun(started, time.time(), diagnosis, results, history, settings.plan, target)
+    text = render_json(report) if ns.json else render_markdown(report) if ns.markdown else \
+        render_text(report)
+    print(text)
+    return report.exit_code
+
+
+def _masked_redis(url: str) -> str:
+    from wsmonitor.redis_url import RedisUrlError, parse_redis_url
+
+    try:
+        return parse_redis_url(url).masked()
+    except RedisUrlError:
+        return "(malformed)"
+
+
+def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
+    settings = settings or _load(ns)
+    if not (settings.redis_url or settings.url):
+        raise UsageError("nothing to watch: give --redis-url (or REDIS_URL) and/or --url, or "
+                         "run `wsmonitor demo` to see it on a local target")
+    from wsmonitor.runtime import build_engine
+    from wsmonitor.ui.app import WsMonitorApp
+
+    engine = build_engine(settings)
+    app = WsMonitorApp(settings, engine)
+    app.run()
+    return app.return_code or 0
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    from wsmonitor.config import with_overrides
+    from wsmonitor.demo.target import DemoRedis, DemoUnavailable
+
+    settings = _load(ns)
+    try:
+        redis = DemoRedis.start()
+    except DemoUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        demo_settings = with_overrides(settings, redis_url=redis.url)
+        return cmd_dashboard(ns, demo_settings)
+    finally:
+        redis.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

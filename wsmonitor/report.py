@@ -1,0 +1,156 @@
+"""Text, JSON and markdown renderings of a check run. Every string passes through redaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from wsmonitor import __version__
+from wsmonitor.checks import FAIL, CheckResult, Diagnosis, command_rate
+from wsmonitor.plans import Plan
+from wsmonitor.probes.redis import SECONDS_PER_DAY
+from wsmonitor.samples import RedisSample, Sample
+from wsmonitor.secrets import redact, redact_obj
+
+SYMBOLS = {"pass": "✔", "fail": "✖", "warn": "▲", "unknown": "?", "skipped": "–"}
+"""Status is carried by symbol and word, never by colour alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    """Everything one ``wsmonitor check`` observed."""
+
+    started_at: float
+    finished_at: float
+    diagnosis: Diagnosis
+    checks: Sequence[CheckResult]
+    history: Mapping[str, Sequence[Sample]]
+    plan: Plan
+    target: Mapping[str, str | None]
+    """url, redis (redacted when rendered)."""
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any check failed, else 0."""
+        return 1 if any(c.status == FAIL for c in self.checks) else 0
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+def redis_section(history: Sequence[Sample], plan: Plan) -> dict[str, Any] | None:
+    """The ``probes.redis`` object of the JSON report."""
+    redis = [s for s in history if isinstance(s, RedisSample)]
+    if not redis:
+        return None
+    last = redis[-1]
+    info = next((s for s in reversed(redis) if s.info_ok), None)
+    w = last.window
+    rates = command_rate(redis)
+    cap = plan.max_connections.value
+    if cap is None and info is not None:
+        cap = info.maxclients
+    return {
+        "reachable": last.ok,
+        "latency_ms": None if w is None else {
+            "p50": round(w.p50, 3), "p95": round(w.p95, 3), "p99": round(w.p99, 3),
+            "max": round(w.max, 3), "samples": w.samples},
+        "connected_clients": info.connected_clients if info else None,
+        "max_connections": cap,
+        "rejected_connections": info.rejected_connections if info else None,
+        "commands_per_day": None if rates is None else round(rates[0] * SECONDS_PER_DAY),
+        "service_commands_per_day": None if rates is None else
+        round(max(0.0, rates[0] - rates[1]) * SECONDS_PER_DAY),
+        "command_quota_per_day": None if plan.daily_quota is None else round(plan.daily_quota),
+        "own_commands_per_day": None if rates is None else round(rates[1] * SECONDS_PER_DAY),
+        "own_commands_total": last.own_commands_total,
+        "plan": plan.name,
+        "server": last.server,
+        "tls": last.tls,
+        "info_denied": last.info_denied,
+        "error_kind": last.error_kind,
+        "error": last.error,
+    }
+
+
+def to_json_obj(run: CheckRun) -> dict[str, Any]:
+    """The SPEC's JSON report, redacted."""
+    obj = {
+        "version": __version__,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "target": dict(run.target),
+        "diagnosis": run.diagnosis.to_dict(),
+        "checks": [{k: v for k, v in c.to_dict().items() if k != "at"} for c in run.checks],
+        "probes": {
+            "handshake": [],
+            "redis": redis_section(run.history.get("redis", ()), run.plan),
+            "logs": None,
+            "http": {"redis-health": None, "ws-diagnostic": None, "polling": None},
+        },
+    }
+    return redact_obj(obj)
+
+
+def render_json(run: CheckRun) -> str:
+    return json.dumps(to_json_obj(run), indent=2, ensure_ascii=False)
+
+
+def render_text(run: CheckRun) -> str:
+    d = run.diagnosis
+    lines = [f"Diagnosis: {d.layer} — {d.summary}"]
+    if d.remedy:
+        lines.append(f"  first: {d.remedy}")
+    lines.append("")
+    width = max(len(c.id) for c in run.checks)
+    for c in run.checks:
+        lines.append(f"{SYMBOLS[c.status]} {c.status.upper():<7} {c.id:<{width}}  {c.summary}")
+        if c.status not in ("pass", "skipped"):
+            for e in c.evidence:
+                lines.append(f"    · {e}")
+            if c.remedy:
+                lines.append(f"    → {c.remedy}")
+    counts = {s: sum(1 for c in run.checks if c.status == s) for s in SYMBOLS}
+    lines.append("")
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    return redact("\n".join(lines))
+
+
+def render_markdown(run: CheckRun) -> str:
+    d = run.diagnosis
+    t = run.target
+    lines = [
+        "# wsmonitor incident report", "",
+        f"- **When:** {_iso(run.started_at)} → {_iso(run.finished_at)}",
+        f"- **WebSocket:** {t.get('url') or 'not probed'}",
+        f"- **Redis:** {t.get('redis') or 'not probed'} (plan `{run.plan.name}`: "
+        f"{run.plan.quota_text})",
+        f"- **wsmonitor:** {__version__}", "",
+        f"## Diagnosis: `{d.layer}`", "", d.summary, "",
+        f"**Do first:** {d.remedy}" if d.remedy else "", "",
+        "## Checks", "",
+        "| | check | status | summary |", "|---|---|---|---|",
+    ]
+    for c in run.checks:
+        summary = c.summary.replace("|", "\\|")
+        lines.append(f"| {SYMBOLS[c.status]} | `{c.id}` | {c.status} | {summary} |")
+    lines.append("")
+    for c in run.checks:
+        if c.status in ("skipped",) or not (c.evidence or c.remedy):
+            continue
+        lines += [f"### `{c.id}` — {c.status}", ""]
+        lines += [f"- {e}" for e in c.evidence]
+        if c.remedy:
+            lines += ["", f"**Remedy:** {c.remedy}"]
+        lines.append("")
+    redis = redis_section(run.history.get("redis", ()), run.plan)
+    if redis and redis["latency_ms"]:
+        lat = redis["latency_ms"]
+        lines += ["## Timings", "",
+                  f"- Redis PING: p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms, "
+                  f"max {lat['max']} ms ({lat['samples']} pings)", ""]
+    return redact("\n".join(lines))
