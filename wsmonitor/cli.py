@@ -197,6 +197,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
     from wsmonitor.secrets import redact
 
     engine = build_engine(settings, only)
+    recorder = _recorder(settings, engine)
     started = time.time()
 
     async def run() -> None:
@@ -207,6 +208,8 @@ def cmd_check(ns: argparse.Namespace) -> int:
                 await engine.run_once()
         finally:
             await engine.close_probes()
+            if recorder is not None:
+                recorder.close()
 
     if engine.probes:
         asyncio.run(run())
@@ -237,12 +240,31 @@ def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
         raise UsageError("nothing to watch: give --redis-url (or REDIS_URL) and/or --url, or "
                          "run `wsmonitor demo` to see it on a local target")
     from wsmonitor.runtime import build_engine
-    from wsmonitor.ui.app import WsMonitorApp
+    from wsmonitor.ui.app import create_app
 
     engine = build_engine(settings)
-    app = WsMonitorApp(settings, engine)
-    app.run()
+    recorder = _recorder(settings, engine)
+    app = create_app(settings, engine)
+    try:
+        app.run()
+    finally:
+        if recorder is not None:
+            recorder.close()
     return app.return_code or 0
+
+
+def _recorder(settings: Any, engine: Any) -> Any:
+    if not settings.record:
+        return None
+    from wsmonitor.recorder import Recorder, RecordError
+
+    try:
+        recorder = Recorder(settings.record)
+    except RecordError as exc:
+        raise UsageError(str(exc)) from None
+    engine.subscribe(recorder)
+    return recorder
+
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:

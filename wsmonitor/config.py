@@ -323,6 +323,13 @@ def _validate(s: Settings) -> None:
                           "at most 100 (default 5)")
     if s.log_file and s.log_command:
         raise ConfigError("--log-file and --log-command are both given: tail one of them")
+    if s.theme:
+        from wsmonitor.theme_files import ThemeError, load_theme
+
+        try:
+            load_theme(s.theme)
+        except ThemeError as exc:
+            raise ConfigError(f"--theme: {exc}") from None
     if "{user_id}" not in s.group_template:
         raise ConfigError(f"--group-template {s.group_template!r} must contain {{user_id}} "
                           "(e.g. notifications.user.{user_id})")

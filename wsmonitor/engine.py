@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -162,7 +163,8 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a probe bug becomes data, never a crash
-            log.exception("probe %s raised", probe.name)
+            # Not log.exception: its traceback would carry the unredacted message into the logs.
+            log.error("probe %s raised: %s", probe.name, redact(traceback.format_exc()))
             sample = Sample(probe.name, time.time(), False,
                             redact(f"{type(exc).__name__}: {exc}"), "probe-bug",
                             (time.perf_counter() - started) * 1000)

@@ -54,13 +54,13 @@ class ParsedRedisUrl:
 
     def masked(self) -> str:
         """The URL with its password replaced by ``***`` and every part encoded correctly."""
-        if self.scheme == "unix":
-            return f"unix://{self.path}"
         auth = ""
         if self.password is not None:
             auth = f"{quote(unquote(self.username or ''), safe='')}:{MASK}@"
         elif self.username:
             auth = f"{quote(unquote(self.username), safe='')}@"
+        if self.scheme == "unix":
+            return f"unix://{auth}{self.path}"
         port = f":{self.port}" if self.port is not None else ""
         db = f"/{self.db}" if self.db else ""
         return f"{self.scheme}://{auth}{self.host}{port}{db}"
@@ -87,20 +87,22 @@ def parse_redis_url(url: str) -> ParsedRedisUrl:
         raise RedisUrlError(
             f"has unknown scheme {scheme!r}: use redis:// (plain), rediss:// (TLS) or unix://"
         )
-    if scheme == "unix":
-        path, _, query = rest.partition("?")
-        if not path:
-            raise RedisUrlError("has no socket path: unix:///path/to/redis.sock")
-        return ParsedRedisUrl(scheme, None, None, "", None, "", parse_qs(query), path=path)
     username: str | None = None
     password: str | None = None
+    if scheme == "unix":
+        # redis-py accepts user-info here too: unix://[user]:password@/path/to/redis.sock
+        path, _, query = rest.partition("?")
+        if not path.startswith("/") and "@/" in path:
+            userinfo, path = path.rsplit("@/", 1)
+            path = "/" + path
+            username, password = _split_userinfo(userinfo)
+        if not path:
+            raise RedisUrlError("has no socket path: unix:///path/to/redis.sock")
+        return ParsedRedisUrl(scheme, username, password, "", None, "", parse_qs(query),
+                              path=path)
     if "@" in rest:
         userinfo, rest = rest.rsplit("@", 1)
-        if ":" in userinfo:
-            username, password = userinfo.split(":", 1)
-        else:
-            # redis-py reads "redis://secret@host" as a password-less user: keep it as a user.
-            username = userinfo
+        username, password = _split_userinfo(userinfo)
     hostport, _, tail = _split_first(rest, "/?#")
     db, query = "", ""
     if tail.startswith("/"):
@@ -112,6 +114,14 @@ def parse_redis_url(url: str) -> ParsedRedisUrl:
     if not host:
         raise RedisUrlError("has no host: rediss://default:PASSWORD@HOST:6379/0")
     return ParsedRedisUrl(scheme, username, password, host, port, db, parse_qs(query))
+
+
+def _split_userinfo(userinfo: str) -> tuple[str | None, str | None]:
+    if ":" in userinfo:
+        username, password = userinfo.split(":", 1)
+        return username, password
+    # redis-py reads "redis://secret@host" as a password-less user: keep it as a user.
+    return userinfo, None
 
 
 def _split_first(s: str, seps: str) -> tuple[str, str, str]:
@@ -162,8 +172,6 @@ def lint_redis_url(url: str, *, ca_file: str | None = None) -> list[Finding]:
     except RedisUrlError as exc:
         return [Finding("error", "malformed", f"REDIS_URL {exc}", "")]
     findings: list[Finding] = []
-    if parsed.scheme == "unix":
-        return findings
     raw_pw = parsed.password
     if raw_pw is not None:
         unsafe = sorted({c for c in raw_pw if c in _UNSAFE_IN_PASSWORD})

@@ -44,7 +44,7 @@ def check_context(settings: Settings, engine: Engine | None = None,
         budget = getattr(probe, "budget_per_day", None)
         own_fn = getattr(probe, "own_commands_per_day", None)
         own = own_fn(base) if own_fn else None
-        stale = max(stale, STALE_INTERVALS * probe.interval(base))
+        stale = max(stale, STALE_INTERVALS * getattr(probe, "steady_interval", probe.interval)(base))
 
     def wanted(section: str) -> bool:
         return only is None or section in only

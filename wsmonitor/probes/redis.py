@@ -29,6 +29,9 @@ CLIENT_NAME = "wsmonitor"
 MIN_INTERVAL = 2.0
 """Without a quota the probe runs every 2 s (or the base interval, if longer)."""
 
+WARMUP_INTERVAL = 10.0
+"""Under a budget, the second run comes this soon so a command rate is known early."""
+
 SECONDS_PER_DAY = 86_400
 
 UPSTASH_ERRORS = {
@@ -168,6 +171,8 @@ class RedisProbe:
         """Commands this probe has sent, connection set-up included."""
         self.reconnects = 0
         self._connects = 0
+        self._info_samples = 0
+        """INFO answers received so far."""
         self._last_info: tuple[float, int, int] | None = None
         """(monotonic time, total_commands_processed, own commands before that INFO)."""
 
@@ -184,7 +189,7 @@ class RedisProbe:
         quota = self.plan.daily_quota
         return None if quota is None else quota * self.budget_percent / 100
 
-    def interval(self, base: float) -> float:
+    def steady_interval(self, base: float) -> float:
         """Seconds between runs: the base, stretched so the budget is never exceeded."""
         interval = max(base, MIN_INTERVAL)
         budget = self.budget_per_day
@@ -192,9 +197,23 @@ class RedisProbe:
             interval = max(interval, self.commands_per_run * SECONDS_PER_DAY / budget)
         return interval
 
+    @property
+    def warming_up(self) -> bool:
+        """One INFO so far: the next run comes early so a command rate is known."""
+        return self._info_samples == 1
+
+    def interval(self, base: float) -> float:
+        """The wait before the next run (the steady interval, or the warm-up gap once)."""
+        steady = self.steady_interval(base)
+        if self.warming_up and self.budget_per_day:
+            # A rate needs two INFOs: take the second soon, once, instead of after the
+            # budgeted wait (costs one extra run per start).
+            return min(steady, max(base, MIN_INTERVAL, WARMUP_INTERVAL))
+        return steady
+
     def own_commands_per_day(self, base: float) -> float:
-        """The monitor's projected spend per day at the interval in force."""
-        return self.commands_per_run * SECONDS_PER_DAY / self.interval(base)
+        """The monitor's projected spend per day at its steady interval."""
+        return self.commands_per_run * SECONDS_PER_DAY / self.steady_interval(base)
 
     # --- connection --------------------------------------------------------------------------
 
@@ -254,6 +273,7 @@ class RedisProbe:
         """PING burst, then INFO; any failure becomes a sample naming it."""
         started = time.perf_counter()
         latencies: list[float] = []
+        windowed = False
         try:
             client = await self._ensure_client()
             for _ in range(self.burst):
@@ -262,6 +282,7 @@ class RedisProbe:
                 await client.ping()
                 latencies.append((time.perf_counter_ns() - t0) / 1e6)
             self._window.extend(latencies)
+            windowed = True
             return await self._info(client, latencies, started)
         except asyncio.CancelledError:
             await self._drop_client()
@@ -270,7 +291,9 @@ class RedisProbe:
             await self._drop_client()
             self._last_info = None
             err = classify_redis_error(exc)
-            self._window.extend(latencies)
+            if not windowed:
+                # PINGs that answered before the failure still count; never twice.
+                self._window.extend(latencies)
             return self._sample(False, started, latencies, error=err.message,
                                 error_kind=err.kind)
 
@@ -300,6 +323,7 @@ class RedisProbe:
                 own_rate = (own_before - own_prev) / dt
         if total is not None:
             self._last_info = (now, total, own_before)
+        self._info_samples += 1
         return self._sample(
             True, started, latencies, info_ok=True,
             connected_clients=_int(info.get("connected_clients")),

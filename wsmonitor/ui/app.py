@@ -1,0 +1,201 @@
+"""The Textual app: a banner with the verdict, the panes, and the keys of k9s and btop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.markup import escape
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer, Static
+
+from wsmonitor.config import Settings
+from wsmonitor.engine import Engine
+from wsmonitor.runtime import check_context, judge
+from wsmonitor.samples import RedisSample
+from wsmonitor.secrets import redact
+from wsmonitor.theme_files import load_theme
+from wsmonitor.ui.checklist_pane import ChecklistPane
+from wsmonitor.ui.format import interval_text
+from wsmonitor.ui.messages import SampleReceived
+from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
+
+READ_ONLY_ACTIONS = frozenset({"quit"})
+"""The only action kiosk mode allows."""
+
+
+class MonitorScreen(Screen[None]):
+    """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md)."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        super().__init__()
+        self.settings = settings
+        self.engine = engine
+        self._unsubscribe = None
+        self._first_verdict: tuple[str, float] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Diagnosis: waiting for evidence…", id="banner")
+        with Container(id="panes"):
+            if "redis" in self.engine.probes:
+                yield RedisPane(classes="pane", id="redis-pane")
+            yield ChecklistPane(classes="pane", id="checklist-pane")
+        yield Static("", id="statusbar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._unsubscribe = self.engine.subscribe(
+            lambda sample: self.post_message(SampleReceived(sample)))
+        self.set_interval(1.0, self.refresh_views, name="freshness")
+        self.refresh_views()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def on_sample_received(self, message: SampleReceived) -> None:
+        message.stop()
+        self.refresh_views()
+
+    def refresh_views(self) -> None:
+        """Recompute checks and redraw every pane from the engine's history."""
+        now = time.time()
+        history = {name: self.engine.history(name) for name in self.engine.probes}
+        ctx = check_context(self.settings, self.engine)
+        diagnosis, results = judge(ctx, history, now)
+        self._show_banner(diagnosis.layer, diagnosis.summary, diagnosis.remedy, now)
+        self.query_one(ChecklistPane).show(results, now)
+        if "redis" in self.engine.probes:
+            probe = self.engine.probes["redis"]
+            base = self.engine.base_interval * self.engine.interval_factor
+            samples = [s for s in history["redis"] if isinstance(s, RedisSample)]
+            self.query_one(RedisPane).show(RedisPaneState(
+                samples=samples, plan=self.settings.plan,
+                interval=getattr(probe, "steady_interval", probe.interval)(base),
+                warmup_wait=probe.interval(base) if getattr(probe, "warming_up", False)
+                and getattr(probe, "budget_per_day", None) else None,
+                commands_per_run=getattr(probe, "commands_per_run", 0),
+                budget_percent=self.settings.redis_budget,
+                budget_per_day=getattr(probe, "budget_per_day", None),
+                server=getattr(probe, "server", ""), paused=self.engine.paused,
+                stale_after=ctx.stale_after, now=now))
+        self._show_statusbar()
+
+    def _show_banner(self, layer: str, summary: str, remedy: str, now: float) -> None:
+        if self._first_verdict is None or self._first_verdict[0] != layer:
+            self._first_verdict = (layer, now)
+        since = time.strftime("%H:%M:%S", time.localtime(self._first_verdict[1]))
+        banner = self.query_one("#banner", Static)
+        word = {"none": "[$success]✔ nothing broken found[/]",
+                "unknown": "[$secondary]? not decided yet[/]"}.get(
+            layer, f"[$error]✖ broken layer: {escape(layer)}[/]")
+        banner.update(f"[b]Diagnosis[/] {word} [$text-muted](since {since})[/]\n"
+                      f"{escape(redact(summary))}\n[b]Do first:[/] {escape(redact(remedy))}")
+        banner.set_class(layer == "none", "-layer-none")
+        banner.set_class(layer == "unknown", "-layer-unknown")
+        banner.set_class(layer not in ("none", "unknown"), "-layer-broken")
+
+    def _show_statusbar(self) -> None:
+        mode = "KIOSK read-only" if self.settings.kiosk else "interactive"
+        state = "PAUSED" if self.engine.paused else "running"
+        base = self.engine.base_interval * self.engine.interval_factor
+        self.query_one("#statusbar", Static).update(
+            f"{mode} · probes {state} · base interval {interval_text(base)} · "
+            f"theme {self.app.theme}")
+
+
+class KioskScreen(MonitorScreen, inherit_bindings=False):
+    """The dashboard with no bindings of its own (not even focus traversal)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = []
+
+
+class WsMonitorApp(App[int]):
+    """wsmonitor's dashboard.
+
+    Args:
+        settings: Validated settings.
+        engine: The engine whose samples are shown; the app starts and stops it.
+        start_engine: False in tests that drive the engine themselves.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "wsmonitor"
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("p", "toggle_pause", "Pause/resume"),
+        Binding("r", "run_now", "Run now"),
+        Binding("plus,equals_sign", "slower", "Interval +", key_display="+"),
+        Binding("minus", "faster", "Interval −", key_display="-"),
+    ]
+
+    def __init__(self, settings: Settings, engine: Engine, *, start_engine: bool = True) -> None:
+        super().__init__()
+        self.settings = settings
+        self.engine = engine
+        self._start_engine = start_engine
+        theme = load_theme(settings.theme)
+        self.register_theme(Theme(**theme))
+        self.theme = theme["name"]
+
+    def on_mount(self) -> None:
+        screen = KioskScreen if self.settings.kiosk else MonitorScreen
+        self.push_screen(screen(self.settings, self.engine))
+        if self._start_engine:
+            self.engine.start()
+
+    async def on_unmount(self) -> None:
+        if self._start_engine:
+            await asyncio.to_thread(self.engine.stop)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.settings.kiosk and action not in READ_ONLY_ACTIONS:
+            return False
+        return True
+
+    def action_toggle_pause(self) -> None:
+        if self.engine.paused:
+            self.engine.resume()
+            self.notify("probes resumed")
+        else:
+            self.engine.pause()
+            self.notify("probes paused: panes will go stale", severity="warning")
+        self._refresh()
+
+    def action_run_now(self) -> None:
+        self.engine.run_now()
+        self.notify("running every probe now")
+
+    def action_slower(self) -> None:
+        self.engine.scale_interval(2.0)
+        self._refresh()
+
+    def action_faster(self) -> None:
+        self.engine.scale_interval(0.5)
+        self.engine.run_now()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        screen = self.screen
+        if isinstance(screen, MonitorScreen):
+            screen.refresh_views()
+
+
+class KioskApp(WsMonitorApp, inherit_bindings=False):
+    """Read-only by construction: no palette, nothing focusable, no binding but quit."""
+
+    ENABLE_COMMAND_PALETTE = False
+    AUTO_FOCUS = None
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit")]
+
+
+def create_app(settings: Settings, engine: Engine, *, start_engine: bool = True) -> WsMonitorApp:
+    """The dashboard app for the settings' mode."""
+    cls = KioskApp if settings.kiosk else WsMonitorApp
+    return cls(settings, engine, start_engine=start_engine)

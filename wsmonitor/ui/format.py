@@ -1,0 +1,56 @@
+"""Small text helpers shared by the panes (no widgets here)."""
+
+from __future__ import annotations
+
+
+def age_text(seconds: float | None) -> str:
+    """``3 s``, ``2 min``, ``1 h`` — how old something is."""
+    if seconds is None:
+        return "never"
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def interval_text(seconds: float) -> str:
+    """``2 s``, ``10 min 22 s``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds % 1 else f"{seconds:.0f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def big(n: float | None) -> str:
+    """``1,234``, ``56.7k``, ``1.23M``."""
+    if n is None:
+        return "—"
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1e4:
+        return f"{n / 1e3:.1f}k"
+    return f"{n:,.0f}"
+
+
+def bar(fraction: float | None, width: int = 20) -> str:
+    """A text bar ``█████░░░░░`` for a fraction (clipped at 0 and 1)."""
+    if fraction is None:
+        return "░" * width
+    filled = int(round(min(1.0, max(0.0, fraction)) * width))
+    return "█" * filled + "░" * (width - filled)
+
+
+def level(fraction: float | None, warn: float = 0.8) -> str:
+    """The theme variable for a usage level: success, warning or error."""
+    if fraction is None:
+        return "foreground"
+    if fraction >= 1:
+        return "error"
+    if fraction >= warn:
+        return "warning"
+    return "success"

@@ -1,0 +1,159 @@
+"""The Redis pane: latency, connections against the cap, commands against the quota."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.widgets import Sparkline, Static
+
+from wsmonitor.checks import command_rate
+from wsmonitor.plans import DAYS_PER_MONTH, Plan
+from wsmonitor.probes.redis import SECONDS_PER_DAY
+from wsmonitor.samples import RedisSample
+from wsmonitor.ui.format import age_text, bar, big, interval_text, level
+
+SPARK_POINTS = 120
+"""PING round trips drawn in the history."""
+
+
+@dataclass(frozen=True, slots=True)
+class RedisPaneState:
+    """Everything the pane shows, computed outside the widget."""
+
+    samples: Sequence[RedisSample]
+    plan: Plan
+    interval: float
+    """Seconds between runs, after the budget."""
+    commands_per_run: int
+    budget_percent: float
+    budget_per_day: float | None
+    server: str
+    warmup_wait: float | None = None
+    """Set while the second run (for a first command rate) comes early."""
+    paused: bool = False
+    stale_after: float = 60.0
+    now: float = 0.0
+
+
+class RedisPane(Vertical):
+    """Redis as seen from here."""
+
+    DEFAULT_CSS = """
+    RedisPane > #redis-status { height: auto; }
+    RedisPane > Sparkline { height: 3; margin: 0 0 1 0; }
+    RedisPane > #redis-figures { height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("waiting for the first Redis sample…", id="redis-status")
+        yield Sparkline([], summary_function=max, id="redis-latency")
+        yield Static("", id="redis-figures")
+
+    def on_mount(self) -> None:
+        self.border_title = "Redis"
+
+    def show(self, state: RedisPaneState) -> None:
+        """Redraw from a state."""
+        now = state.now or time.time()
+        samples = state.samples
+        self.border_title = f"Redis · {escape(state.server)}"
+        status = self.query_one("#redis-status", Static)
+        figures = self.query_one("#redis-figures", Static)
+        spark = self.query_one("#redis-latency", Sparkline)
+        cadence = f"every {interval_text(state.interval)}"
+        if state.warmup_wait is not None:
+            cadence += f" (2nd run after {interval_text(state.warmup_wait)} for a rate)"
+        if not samples:
+            self.border_subtitle = f"no sample yet · {cadence}"
+            return
+        last = samples[-1]
+        age = now - last.at
+        stale = age > state.stale_after
+        fresh = f"updated {age_text(age)} ago"
+        if state.paused:
+            fresh = f"[$warning]PAUSED[/] · {fresh}"
+        elif stale:
+            fresh = f"[$error]STALE[/] · {fresh}"
+        self.border_subtitle = f"{fresh} · {cadence}"
+        self.set_class(stale, "-stale")
+        self.set_class(not last.ok, "-failing")
+
+        if last.ok:
+            tls = " · TLS" if last.tls else ""
+            note = " · INFO not permitted: latency only" if last.info_denied else ""
+            status.update(f"[$success]✔ OK[/] PONG{tls}{note}")
+        else:
+            streak = 0
+            for s in reversed(samples):
+                if s.ok:
+                    break
+                streak += 1
+            status.update(f"[$error]✖ {escape(last.error_kind or 'error').upper()}[/] "
+                          f"{escape(last.error or '')}\n"
+                          f"[$text-muted]{streak} failed run(s); retrying with backoff[/]")
+
+        points: list[float] = []
+        for s in samples:
+            points.extend(s.latencies_ms)
+        spark.data = points[-SPARK_POINTS:] or [0.0]
+
+        lines: list[str] = []
+        w = last.window
+        if w:
+            lines.append(f"[b]latency[/]  p50 {w.p50:.2f}  p95 {w.p95:.2f}  p99 {w.p99:.2f}  "
+                         f"max {w.max:.2f} ms  [$text-muted]({w.samples} pings)[/]")
+        info = next((s for s in reversed(samples) if s.info_ok), None)
+        lines.append(self._connections(info, state.plan))
+        lines.extend(self._commands(samples, state))
+        figures.update("\n".join(lines))
+
+    @staticmethod
+    def _connections(info: RedisSample | None, plan: Plan) -> str:
+        if info is None:
+            return "[b]connections[/]  [$text-muted]unknown (no INFO)[/]"
+        clients = info.connected_clients or 0
+        cap = plan.max_connections.value
+        src = f"plan {plan.name}"
+        if cap is None:
+            cap, src = info.maxclients, "maxclients"
+        frac = clients / cap if cap else None
+        colour = level(frac)
+        rejected = info.rejected_connections or 0
+        rej = f"  [$error]{rejected} rejected[/]" if rejected else "  0 rejected"
+        cap_text = f" / {cap:,} ({src})" if cap else ""
+        return (f"[b]connections[/]  [${colour}]{bar(frac, 16)}[/] {clients:,}{cap_text}{rej}")
+
+    @staticmethod
+    def _commands(samples: Sequence[RedisSample], state: RedisPaneState) -> list[str]:
+        rates = command_rate(samples)
+        own_day = state.commands_per_run * SECONDS_PER_DAY / state.interval
+        quota = state.plan.daily_quota
+        budget = ""
+        if state.budget_per_day:
+            budget = (f"  budget {state.budget_percent:g}% = {big(state.budget_per_day)}/day"
+                      f" [$text-muted](sets the interval)[/]")
+        own_line = (f"[b]wsmonitor[/]  {big(own_day)}/day: {state.commands_per_run} commands "
+                    f"every {interval_text(state.interval)}{budget}")
+        if rates is None:
+            return ["[b]commands[/]  [$text-muted]rate after the second INFO[/]", own_line]
+        total, own = rates
+        service_day = max(0.0, total - own) * SECONDS_PER_DAY
+        projected = service_day + own_day
+        lines = []
+        if quota:
+            frac = projected / quota
+            lines.append(f"[b]commands[/]  [${level(frac)}]{bar(frac, 16)}[/] "
+                         f"{big(projected)}/day projected = {frac:.0%} of "
+                         f"{state.plan.quota_text} ({escape(state.plan.name)})")
+        else:
+            lines.append(f"[b]commands[/]  {big(projected)}/day, "
+                         f"{big(projected * DAYS_PER_MONTH)}/month projected "
+                         f"[$text-muted](plan {escape(state.plan.name)}: no quota)[/]")
+        lines.append(f"[b]service[/]  {max(0.0, total - own):.2f}/s → {big(service_day)}/day")
+        lines.append(own_line)
+        return lines
