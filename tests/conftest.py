@@ -25,11 +25,11 @@ def _forget_secrets() -> Iterator[None]:
     forget_secrets()
 
 
-def _start(server: RedisServer) -> RedisServer:
+def _start(directory: Path, **kwargs: object) -> RedisServer:
     try:
-        return server.start()
+        return RedisServer(directory, **kwargs).start()  # type: ignore[arg-type]
     except RedisServerError as exc:
-        # A server that cannot start is a failure of the test run, never a skip.
+        # No redis-server, or one that cannot start, fails the test: never a skip.
         pytest.fail(f"cannot start redis-server: {exc}", pytrace=False)
 
 
@@ -39,10 +39,9 @@ def make_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     started: list[RedisServer] = []
 
     def make(*, name: str | None = None, **kwargs: object) -> RedisServer:
-        directory = tmp_path / (name or f"redis{len(started)}")
-        server = RedisServer(directory, **kwargs)  # type: ignore[arg-type]
+        server = _start(tmp_path / (name or f"redis{len(started)}"), **kwargs)
         started.append(server)
-        return _start(server)
+        return server
 
     yield make
     for server in reversed(started):
@@ -67,7 +66,7 @@ def redis_tls(make_redis: Callable[..., RedisServer],
     """A TLS-only redis-server; ``.ca_path`` trusts it, ``.other_ca_path`` does not."""
     cert, key, ca, other = tls_material
     server = make_redis(name="tls", tls=(cert, key, ca))
-    server.other_ca_path = other  # type: ignore[attr-defined]
+    server.other_ca_path = other
     return server
 
 

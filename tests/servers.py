@@ -68,6 +68,8 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.directory / "redis.log"
         self.paused = False
+        self.other_ca_path: str | None = None
+        """A CA that did not sign this server's certificate (set by the TLS fixture)."""
 
     # --- addresses -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 SECRET_PW = "Sup3r:s3cr/t@pw#x"
+"""Raw '/' and '#' make it unusable in a URL: exit 2 when given unencoded."""
 SECRET_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoiNDIifQ.c2lnbmF0dXJlLXNlY3JldA"
 
 

@@ -166,7 +166,7 @@ async def test_tls_with_right_ca(redis_tls: RedisServer, probe: Factory) -> None
 
 
 async def test_tls_with_wrong_ca(redis_tls: RedisServer, probe: Factory) -> None:
-    p = probe(redis_tls.url, ca_file=redis_tls.other_ca_path)  # type: ignore[attr-defined]
+    p = probe(redis_tls.url, ca_file=redis_tls.other_ca_path)
     s = await p.run()
     assert not s.ok
     assert s.error_kind == "tls-verify"

@@ -15,8 +15,12 @@ from wsmonitor.secrets import MASK
 SCHEMES = ("redis", "rediss", "unix")
 """URL schemes redis-py and channels_redis accept."""
 
-_UNSAFE_IN_PASSWORD = "@/#?"
+_UNSAFE_IN_PASSWORD = "/#?"
 """Characters that change how redis-py splits the URL when they appear raw in a password."""
+
+_RISKY_IN_PASSWORD = ":@"
+"""Characters redis-py copes with raw (it splits user-info at the last '@') but other clients and
+proxies do not: worth encoding, not fatal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +180,8 @@ def lint_redis_url(url: str, *, ca_file: str | None = None) -> list[Finding]:
     if raw_pw is not None:
         unsafe = sorted({c for c in raw_pw if c in _UNSAFE_IN_PASSWORD})
         if unsafe:
-            chars = " ".join(repr(c) for c in unsafe)
+            every = sorted({c for c in raw_pw if c in _UNSAFE_IN_PASSWORD + _RISKY_IN_PASSWORD})
+            chars = " ".join(repr(c) for c in every)
             findings.append(Finding(
                 "error", "unencoded-password",
                 f"the REDIS_URL password contains unencoded {chars}: redis-py splits the URL "
@@ -184,13 +189,17 @@ def lint_redis_url(url: str, *, ca_file: str | None = None) -> list[Finding]:
                 f"URL-encode the password with urllib.parse.quote(password, safe=''): "
                 f"{parsed.masked()}",
             ))
-        elif ":" in raw_pw:
-            findings.append(Finding(
-                "warn", "unencoded-password",
-                "the REDIS_URL password contains an unencoded ':': redis-py copes, other "
-                "clients may not",
-                f"URL-encode it as %3A: {parsed.masked()}",
-            ))
+        else:
+            risky = sorted({c for c in raw_pw if c in _RISKY_IN_PASSWORD})
+            if risky:
+                chars = " ".join(repr(c) for c in risky)
+                codes = " and ".join(quote(c, safe="") for c in risky)
+                findings.append(Finding(
+                    "warn", "unencoded-password",
+                    f"the REDIS_URL password contains unencoded {chars}: redis-py copes, other "
+                    "clients (redis-cli -u, proxies) may not",
+                    f"URL-encode it ({codes}): {parsed.masked()}",
+                ))
     upstash = is_upstash(parsed.host)
     if upstash and not parsed.tls:
         findings.append(Finding(

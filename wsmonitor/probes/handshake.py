@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidURI
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
@@ -273,7 +274,7 @@ class _Attempt:
         self.variant = variant
         self.origin = origin
         self.token_source = token_source if token else None
-        self.hold = max(0.0, hold)
+        self.hold = max(0.0, float(hold))
         self.open_timeout = open_timeout
         self.ping_interval = ping_interval
         self.app_ping = app_ping
@@ -492,7 +493,8 @@ class _Attempt:
             self.timings["upgrade"] = (line_at - sent) * 1000
         line = _first_line(buf) if buf else None
         if line is not None:
-            self.f["status_line"] = self.clean(_printable(line[:_MAX_LINE]))
+            # Mask before cutting: a cut token no longer matches its own value.
+            self.f["status_line"] = self.clean(_printable(line))[:_MAX_LINE]
         match = _STATUS_LINE.match(line) if line_at is not None and line is not None else None
         if match is None:
             if not buf:
@@ -507,7 +509,7 @@ class _Attempt:
                         f"line, {len(buf)} bytes): not a web server, or a broken proxy")
         status = int(match.group(3))
         self.f["status"] = status
-        self.f["reason"] = self.clean(match.group(4) or "")
+        self.f["reason"] = self.clean(match.group(4) or "")[:_MAX_LINE]
         elapsed_line = (line_at - sent) if line_at is not None else elapsed
         if head_end < 0:
             self._record_headers(bytes(buf))
@@ -564,8 +566,9 @@ class _Attempt:
             except (TimeoutError, OSError):
                 pass
         if body:
-            text = body[:_MAX_BODY_EXCERPT].decode("utf-8", "replace")
-            self.f["body_excerpt"] = self.clean(_printable(" ".join(text.split())))
+            text = bytes(body).decode("utf-8", "replace")
+            excerpt = self.clean(_printable(" ".join(text.split())))
+            self.f["body_excerpt"] = excerpt[:_MAX_BODY_EXCERPT]
 
     def _status_message(self, status: int, kind: str, elapsed: float) -> str:
         reason = self.f.get("reason") or ""
@@ -621,18 +624,24 @@ class _Attempt:
         closed_at = self.close_frame_at or time.perf_counter()
         self.f["held_s"] = round(closed_at - self.t_open, 3)
         self.f["closed_at_s"] = self.f["held_s"]
-        rcvd = protocol.close_rcvd
-        if rcvd is not None:
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        if rcvd is not None and not (sent is not None and protocol.close_rcvd_then_sent is False):
             self.f["closed_by"] = "server"
             self.f["close_code"] = int(rcvd.code)
             self.f["close_reason"] = self.clean(rcvd.reason)[:_MAX_LINE]
+        elif sent is not None:
+            # We failed the connection: the server broke the protocol (hold_error says how).
+            self.f["closed_by"] = "client"
+            self.f["close_code"] = int(sent.code)
+            self.f["close_reason"] = self.clean(sent.reason)[:_MAX_LINE]
         else:
             self.f["closed_by"] = "drop"
             self.f["close_code"] = 1006
             self.f["close_reason"] = ""
         code = self.f["close_code"]
         reason = f" ({self.f['close_reason']})" if self.f.get("close_reason") else ""
-        how = "closed by the server" if rcvd is not None else "dropped without a close frame"
+        how = {"server": "closed by the server", "client": "failed by the probe",
+               "drop": "dropped without a close frame"}[self.f["closed_by"]]
         detail = f"; {self.hold_error}" if self.hold_error else ""
         self.hold_error = (f"101, then {how} after {self.f['held_s']:.2f} s with code "
                            f"{code}{reason}{detail}")
@@ -792,10 +801,15 @@ async def probe_handshake(url: str, *, variant: str = PRIMARY_VARIANT, origin: s
     """
     if ssl_context is None and ca_file:
         ssl_context = ssl.create_default_context(cafile=ca_file)
-    attempt = _Attempt(url, variant=variant, origin=origin, token=token,
-                       token_source=token_source, hold=hold, open_timeout=open_timeout,
-                       ping_interval=ping_interval, app_ping=app_ping, ssl_context=ssl_context,
-                       probe=probe or f"handshake:{variant}")
+    try:
+        attempt = _Attempt(url, variant=variant, origin=origin, token=token,
+                           token_source=token_source, hold=hold, open_timeout=open_timeout,
+                           ping_interval=ping_interval, app_ping=app_ping,
+                           ssl_context=ssl_context, probe=probe or f"handshake:{variant}")
+    except InvalidURI:
+        # websockets' message echoes the URL, token included.
+        shown = redact(url.replace(token, MASK) if token else url)
+        raise ValueError(f"not a ws:// or wss:// URL: {shown!r}") from None
     return await attempt.run()
 
 
@@ -827,7 +841,8 @@ class HandshakeProbe:
         primary = variant == PRIMARY_VARIANT
         try:
             parse_uri(url)
-        except Exception as exc:  # InvalidURI: the message echoes the URL
+        except InvalidURI:
+            # websockets' message echoes the URL, token included.
             raise ValueError(f"not a ws:// or wss:// URL: {redact(url)!r}") from None
         # A token written into --url must not reach the no-token variant.
         self.url = url_with_token(url, None) if variant == "no-token" else url

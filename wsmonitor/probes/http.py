@@ -266,8 +266,9 @@ class HttpProbe:
             data = json.loads(bytes(body)) if body.strip() else None
             fields["json_ok"] = data is not None
         except ValueError:
-            text = body[:_MAX_BODY_EXCERPT].decode("utf-8", "replace")
-            fields["body_excerpt"] = clean(" ".join(text.split()))
+            # Mask before cutting: a cut token no longer matches its own value.
+            text = bytes(body).decode("utf-8", "replace")
+            fields["body_excerpt"] = clean(" ".join(text.split()))[:_MAX_BODY_EXCERPT]
         if data is not None:
             fields["summary"] = _summary(data, clean)
         healthy = endpoint_verdict(self.endpoint, data)

@@ -21,11 +21,14 @@ from wsmonitor.samples import RedisSample
 from wsmonitor.secrets import redact
 from wsmonitor.theme_files import load_theme
 from wsmonitor.ui.checklist_pane import ChecklistPane
-from wsmonitor.ui.format import interval_text
+from wsmonitor.ui.format import interval_text, set_text
 from wsmonitor.ui.messages import SampleReceived
 from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
 
 READ_ONLY_ACTIONS = frozenset({"quit"})
+
+FULL_REFRESH_TICKS = 5
+"""Seconds between full redraws when no sample arrives."""
 """The only action kiosk mode allows."""
 
 
@@ -38,6 +41,7 @@ class MonitorScreen(Screen[None]):
         self.engine = engine
         self._unsubscribe = None
         self._first_verdict: tuple[str, float] | None = None
+        self._ticks = 0
 
     def compose(self) -> ComposeResult:
         yield Static("Diagnosis: waiting for evidence…", id="banner")
@@ -51,8 +55,17 @@ class MonitorScreen(Screen[None]):
     def on_mount(self) -> None:
         self._unsubscribe = self.engine.subscribe(
             lambda sample: self.post_message(SampleReceived(sample)))
-        self.set_interval(1.0, self.refresh_views, name="freshness")
+        self.set_interval(1.0, self._tick, name="freshness")
         self.refresh_views()
+
+    def _tick(self) -> None:
+        """Once a second: ages move. Everything is redrawn only when a sample arrives, or every
+        few seconds so that staleness is judged even when no sample comes."""
+        self._ticks += 1
+        if self._ticks % FULL_REFRESH_TICKS == 0:
+            self.refresh_views()
+        elif "redis" in self.engine.probes:
+            self.query_one(RedisPane).show_freshness(time.time(), self.engine.paused)
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -94,8 +107,8 @@ class MonitorScreen(Screen[None]):
         word = {"none": "[$success]✔ nothing broken found[/]",
                 "unknown": "[$secondary]? not decided yet[/]"}.get(
             layer, f"[$error]✖ broken layer: {escape(layer)}[/]")
-        banner.update(f"[b]Diagnosis[/] {word} [$text-muted](since {since})[/]\n"
-                      f"{escape(redact(summary))}\n[b]Do first:[/] {escape(redact(remedy))}")
+        set_text(banner, f"[b]Diagnosis[/] {word} [$text-muted](since {since})[/]\n"
+                 f"{escape(redact(summary))}\n[b]Do first:[/] {escape(redact(remedy))}")
         banner.set_class(layer == "none", "-layer-none")
         banner.set_class(layer == "unknown", "-layer-unknown")
         banner.set_class(layer not in ("none", "unknown"), "-layer-broken")
@@ -104,7 +117,7 @@ class MonitorScreen(Screen[None]):
         mode = "KIOSK read-only" if self.settings.kiosk else "interactive"
         state = "PAUSED" if self.engine.paused else "running"
         base = self.engine.base_interval * self.engine.interval_factor
-        self.query_one("#statusbar", Static).update(
+        set_text(self.query_one("#statusbar", Static),
             f"{mode} · probes {state} · base interval {interval_text(base)} · "
             f"theme {self.app.theme}")
 

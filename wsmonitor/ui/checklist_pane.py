@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from wsmonitor.checks import CheckResult
 from wsmonitor.report import SYMBOLS
-from wsmonitor.ui.format import age_text
+from wsmonitor.ui.format import coarse_age, set_text
 
 STATUS_STYLE = {"pass": "$success", "fail": "$error", "warn": "$warning",
                 "unknown": "$text-muted", "skipped": "$text-muted"}
@@ -32,9 +32,11 @@ class ChecklistPane(VerticalScroll):
         lines = []
         for r in results:
             style = STATUS_STYLE[r.status]
-            age = f" [$text-muted]({age_text(now - r.at)})[/]" if r.at else ""
+            age = f" [$text-muted]({coarse_age(now - r.at)})[/]" if r.at else ""
             lines.append(f"[{style}]{SYMBOLS[r.status]} {r.status.upper():<7}[/] "
                          f"{r.id:<{width}} {escape(r.summary)}{age}")
-        self.query_one("#checklist-body", Static).update("\n".join(lines))
+        set_text(self.query_one("#checklist-body", Static), "\n".join(lines))
         counts = {s: sum(1 for r in results if r.status == s) for s in SYMBOLS}
-        self.border_subtitle = " ".join(f"{SYMBOLS[s]}{n}" for s, n in counts.items() if n)
+        subtitle = " ".join(f"{SYMBOLS[s]}{n}" for s, n in counts.items() if n)
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle

@@ -54,3 +54,25 @@ def level(fraction: float | None, warn: float = 0.8) -> str:
     if fraction >= warn:
         return "warning"
     return "success"
+
+
+def coarse_age(seconds: float) -> str:
+    """An age that changes rarely (10 s steps, then minutes), so lists need few redraws."""
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return "now"
+    if seconds < 60:
+        return f"{int(seconds // 10) * 10} s"
+    return age_text(seconds)
+
+
+def set_text(widget: object, text: str) -> bool:
+    """Update a Static only when its text changed; returns whether it did.
+
+    Re-rendering an unchanged widget is most of an idle dashboard's CPU.
+    """
+    if getattr(widget, "_wsm_text", None) == text:
+        return False
+    widget._wsm_text = text  # type: ignore[attr-defined]
+    widget.update(text)  # type: ignore[attr-defined]
+    return True

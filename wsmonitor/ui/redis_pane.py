@@ -15,7 +15,7 @@ from wsmonitor.checks import command_rate
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
 from wsmonitor.samples import RedisSample
-from wsmonitor.ui.format import age_text, bar, big, interval_text, level
+from wsmonitor.ui.format import age_text, bar, big, interval_text, level, set_text
 
 SPARK_POINTS = 120
 """PING round trips drawn in the history."""
@@ -57,11 +57,33 @@ class RedisPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Redis"
 
+    _last_at: float | None = None
+    _stale_after: float = 60.0
+    _cadence: str = ""
+
+    def show_freshness(self, now: float, paused: bool) -> None:
+        """Only the age of the newest sample (cheap: called every second)."""
+        if self._last_at is None:
+            return
+        age = now - self._last_at
+        stale = age > self._stale_after
+        fresh = f"updated {age_text(age)} ago"
+        if paused:
+            fresh = f"[$warning]PAUSED[/] · {fresh}"
+        elif stale:
+            fresh = f"[$error]STALE[/] · {fresh}"
+        subtitle = f"{fresh} · {self._cadence}"
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+        self.set_class(stale, "-stale")
+
     def show(self, state: RedisPaneState) -> None:
         """Redraw from a state."""
         now = state.now or time.time()
         samples = state.samples
-        self.border_title = f"Redis · {escape(state.server)}"
+        title = f"Redis · {escape(state.server)}"
+        if title != self.border_title:
+            self.border_title = title
         status = self.query_one("#redis-status", Static)
         figures = self.query_one("#redis-figures", Static)
         spark = self.query_one("#redis-latency", Sparkline)
@@ -72,28 +94,21 @@ class RedisPane(Vertical):
             self.border_subtitle = f"no sample yet · {cadence}"
             return
         last = samples[-1]
-        age = now - last.at
-        stale = age > state.stale_after
-        fresh = f"updated {age_text(age)} ago"
-        if state.paused:
-            fresh = f"[$warning]PAUSED[/] · {fresh}"
-        elif stale:
-            fresh = f"[$error]STALE[/] · {fresh}"
-        self.border_subtitle = f"{fresh} · {cadence}"
-        self.set_class(stale, "-stale")
+        self._last_at, self._stale_after, self._cadence = last.at, state.stale_after, cadence
+        self.show_freshness(now, state.paused)
         self.set_class(not last.ok, "-failing")
 
         if last.ok:
             tls = " · TLS" if last.tls else ""
             note = " · INFO not permitted: latency only" if last.info_denied else ""
-            status.update(f"[$success]✔ OK[/] PONG{tls}{note}")
+            set_text(status, f"[$success]✔ OK[/] PONG{tls}{note}")
         else:
             streak = 0
             for s in reversed(samples):
                 if s.ok:
                     break
                 streak += 1
-            status.update(f"[$error]✖ {escape(last.error_kind or 'error').upper()}[/] "
+            set_text(status, f"[$error]✖ {escape(last.error_kind or 'error').upper()}[/] "
                           f"{escape(last.error or '')}\n"
                           f"[$text-muted]{streak} failed run(s); retrying with backoff[/]")
 
@@ -110,7 +125,7 @@ class RedisPane(Vertical):
         info = next((s for s in reversed(samples) if s.info_ok), None)
         lines.append(self._connections(info, state.plan))
         lines.extend(self._commands(samples, state))
-        figures.update("\n".join(lines))
+        set_text(figures, "\n".join(lines))
 
     @staticmethod
     def _connections(info: RedisSample | None, plan: Plan) -> str:
