@@ -1,0 +1,152 @@
+"""The pure rules: samples in, verdicts out (samples built here; the rules do no I/O)."""
+
+from __future__ import annotations
+
+from wsmonitor.checks import CHECK_IDS, CheckContext, diagnose, evaluate
+from wsmonitor.plans import load_plans
+from wsmonitor.redis_url import lint_redis_url
+from wsmonitor.samples import LatencyStats, RedisSample
+
+NOW = 1_800_000_000.0
+
+
+def sample(at: float = NOW, ok: bool = True, **kw: object) -> RedisSample:
+    base: dict[str, object] = dict(
+        probe="redis", at=at, ok=ok, latencies_ms=(0.1, 0.2), window=LatencyStats.of([0.1, 0.2]),
+        info_ok=ok, connected_clients=5, maxclients=100, rejected_connections=0,
+        total_commands_processed=1000, server="127.0.0.1:6379")
+    base.update(kw)
+    return RedisSample(**base)  # type: ignore[arg-type]
+
+
+def ctx(plan: str = "none", **kw: object) -> CheckContext:
+    base: dict[str, object] = dict(plan=load_plans()[plan], redis_configured=True,
+                                   stale_after=30.0)
+    base.update(kw)
+    return CheckContext(**base)  # type: ignore[arg-type]
+
+
+def by_id(results):  # noqa: ANN001, ANN201
+    return {r.id: r for r in results}
+
+
+def test_every_spec_id_in_runbook_order() -> None:
+    results = evaluate(ctx(), {"redis": [sample()]}, NOW)
+    assert tuple(r.id for r in results) == CHECK_IDS
+    assert len(CHECK_IDS) == 15
+
+
+def test_stale_evidence_never_passes() -> None:
+    r = by_id(evaluate(ctx(), {"redis": [sample(at=NOW - 31)]}, NOW))
+    for cid in ("redis-reachable", "redis-connections", "redis-commands"):
+        assert r[cid].status == "unknown", r[cid]
+        assert "stale" in r[cid].summary
+    fresh = by_id(evaluate(ctx(), {"redis": [sample(at=NOW - 29)]}, NOW))
+    assert fresh["redis-reachable"].status == "pass"
+
+
+def test_unreachable_names_the_kind_and_remedy() -> None:
+    failed = sample(ok=False, error="connection refused: … (Error 111)", error_kind="refused",
+                    info_ok=False)
+    results = evaluate(ctx(), {"redis": [sample(at=NOW - 5), failed]}, NOW)
+    r = by_id(results)["redis-reachable"]
+    assert r.status == "fail" and "refused" in r.summary
+    assert "security group" in r.remedy
+    d = diagnose(results)
+    assert d.layer == "redis" and d.checks == ("redis-reachable",)
+
+
+def test_recent_failures_turn_pass_into_warn() -> None:
+    hist = [sample(at=NOW - 4), sample(at=NOW - 2, ok=False, error_kind="timeout", error="t"),
+            sample(at=NOW)]
+    assert by_id(evaluate(ctx(), {"redis": hist}, NOW))["redis-reachable"].status == "warn"
+
+
+def test_connections_against_plan_cap_and_server_cap() -> None:
+    r = by_id(evaluate(ctx("upstash-free-2024"), {"redis": [sample(connected_clients=25)]}, NOW))
+    assert r["redis-connections"].status == "warn"  # 25 of the runbook's 30
+    assert "30" in r["redis-connections"].summary
+    r = by_id(evaluate(ctx("upstash-free-2024"), {"redis": [sample(connected_clients=30)]}, NOW))
+    assert r["redis-connections"].status == "fail"
+    assert diagnose(list(r.values())).layer == "plan-limit"
+    # no plan cap: the server's maxclients is the cap
+    r = by_id(evaluate(ctx("none"), {"redis": [sample(connected_clients=99, maxclients=100)]},
+                       NOW))
+    assert r["redis-connections"].status == "warn"
+    assert "maxclients" in r["redis-connections"].evidence[0]
+
+
+def test_rejections_while_watched_fail_but_old_ones_warn() -> None:
+    hist = [sample(at=NOW - 4, rejected_connections=7), sample(rejected_connections=9)]
+    r = by_id(evaluate(ctx(), {"redis": hist}, NOW))["redis-connections"]
+    assert r.status == "fail" and "2 connection(s) rejected" in r.summary
+    hist = [sample(at=NOW - 4, rejected_connections=7), sample(rejected_connections=7)]
+    r = by_id(evaluate(ctx(), {"redis": hist}, NOW))["redis-connections"]
+    assert r.status == "warn"
+
+
+def test_max_clients_error_is_a_connection_failure() -> None:
+    hist = [sample(ok=False, info_ok=False, error_kind="max-clients",
+                   error="the server is at its connection cap")]
+    results = evaluate(ctx(), {"redis": hist}, NOW)
+    r = by_id(results)
+    assert r["redis-connections"].status == "fail"
+    assert r["redis-reachable"].status == "fail"
+    # unreachable because of the cap: the first verdict is Redis (the service cannot connect)
+    assert diagnose(results).layer == "redis"
+
+
+def test_command_quota_projection_uses_service_rate_plus_monitor_steady_spend() -> None:
+    # 0.5 commands/s from the service = 43,200/day; the monitor's steady spend is given.
+    hist = [sample(at=NOW - 2, commands_per_second=None),
+            sample(commands_per_second=3.5, own_commands_per_second=3.0)]
+    c = ctx("upstash-free", own_commands_per_day=800.0)
+    r = by_id(evaluate(c, {"redis": hist}, NOW))["redis-commands"]
+    # (43,200 + 800) / 16,667 per day ≈ 264 %
+    assert r.status == "fail"
+    assert "264%" in r.summary, r.summary
+    assert any("as of 2025-02-01" in e for e in r.evidence)
+    assert "channels_redis" in r.remedy
+    hist = [sample(commands_per_second=0.01, own_commands_per_second=0.0)]
+    r = by_id(evaluate(ctx("upstash-free", own_commands_per_day=800.0),
+                       {"redis": hist}, NOW))["redis-commands"]
+    assert r.status == "pass"  # (864 + 800) / 16,667 ≈ 10 %
+
+
+def test_quota_error_from_upstash_fails_commands() -> None:
+    hist = [sample(ok=False, info_ok=False, error_kind="plan-quota",
+                   error="ERR max daily request limit exceeded")]
+    r = by_id(evaluate(ctx("upstash-free"), {"redis": hist}, NOW))
+    assert r["redis-commands"].status == "fail"
+
+
+def test_info_denied_leaves_counts_unknown() -> None:
+    hist = [sample(info_ok=False, info_denied=True, connected_clients=None)]
+    r = by_id(evaluate(ctx(), {"redis": hist}, NOW))
+    assert r["redis-reachable"].status == "pass"
+    assert r["redis-connections"].status == "unknown"
+    assert "+info" in r["redis-connections"].remedy
+
+
+def test_redis_url_check_from_lint() -> None:
+    findings = tuple(lint_redis_url("redis://default:pw@eu1-abc.upstash.io:6379/0"))
+    r = by_id(evaluate(ctx(redis_findings=findings), {"redis": []}, NOW))["redis-url"]
+    assert r.status == "fail" and "TLS" in r.summary
+    assert "rediss://default:***@eu1-abc.upstash.io:6379/0" in r.remedy
+    assert "pw@" not in r.remedy
+
+
+def test_kiosk_skips_writing_checks_and_unconfigured_are_skipped() -> None:
+    r = by_id(evaluate(ctx(kiosk=True, url_configured=True), {"redis": [sample()]}, NOW))
+    assert r["notification-delivery"].status == "skipped"
+    assert r["channel-layer"].status == "skipped"
+    assert r["handshake-101"].status == "unknown"
+    r = by_id(evaluate(ctx(), {"redis": [sample()]}, NOW))
+    assert r["handshake-101"].status == "skipped" and "--url" in r["handshake-101"].summary
+
+
+def test_diagnosis_unknown_without_evidence_never_confident() -> None:
+    results = evaluate(ctx(url_configured=True), {"redis": []}, NOW)
+    d = diagnose(results)
+    assert d.layer == "unknown"
+    assert "redis-reachable" in d.checks
