@@ -27,6 +27,9 @@ from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
 
 READ_ONLY_ACTIONS = frozenset({"quit"})
 
+ENGINE_START_DELAY = 0.5
+"""Seconds after mount before the probes start."""
+
 FULL_REFRESH_TICKS = 5
 """Seconds between full redraws when no sample arrives."""
 """The only action kiosk mode allows."""
@@ -161,7 +164,9 @@ class WsMonitorApp(App[int]):
         screen = KioskScreen if self.settings.kiosk else MonitorScreen
         self.push_screen(screen(self.settings, self.engine))
         if self._start_engine:
-            self.engine.start()
+            # After the first frames: Textual's start-up holds the GIL for a few hundred ms,
+            # and PINGs timed meanwhile would measure that, not Redis.
+            self.set_timer(ENGINE_START_DELAY, self.engine.start)
 
     async def on_unmount(self) -> None:
         if self._start_engine:
