@@ -232,6 +232,10 @@ def test_record_writes_redacted_jsonl(tmp_path: Path, redis_password) -> None:  
                str(rec), "--samples", "2")
     assert proc.returncode in (0, 1), proc.stderr
     lines = rec.read_text().splitlines()
-    assert len(lines) == 2
-    assert all(json.loads(line)["probe"] == "redis" for line in lines)
+    assert len(lines) == 3
+    header = json.loads(lines[0])
+    assert header["type"] == "RecordingHeader"
+    assert header["redis_url"].startswith("redis://:***@127.0.0.1:")
+    assert header["probes"]["redis"]["commands_per_run"] == 6
+    assert all(json.loads(line)["probe"] == "redis" for line in lines[1:])
     assert redis_password.password not in rec.read_text()

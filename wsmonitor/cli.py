@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from wsmonitor import __version__
 
-COMMANDS = ("dashboard", "check", "demo")
+COMMANDS = ("dashboard", "check", "demo", "replay")
 SECTIONS = ("redis", "handshake", "logs", "http")
 """What ``check --only`` accepts."""
 
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wsmonitor",
         description="Which layer broke the WebSocket notifications — platform, proxy, origin, "
                     "auth, consumer, channel layer, Redis or plan limit — with evidence.",
-        epilog="Commands: dashboard (default), check, demo. `wsmonitor COMMAND --help` for "
+        epilog="Commands: dashboard (default), check, demo, replay. `wsmonitor COMMAND --help` for "
                "each. Exit status: 0 nothing failed, 1 a check failed, 2 bad input. "
                "Precedence: flag > environment > wsmonitor.toml > default.",
     )
@@ -117,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
                                       "use one already listening on 127.0.0.1:6379) and open "
                                       "the dashboard on it.")
     _common(demo)
+    replay = sub.add_parser(
+        "replay", help="play a --record FILE.jsonl through the dashboard",
+        description="Play a recording made with --record through the same dashboard and checks: "
+                    "for review after the incident, or to walk a team through it. p pauses, r "
+                    "jumps to the next sample, +/- change the speed.")
+    replay.add_argument("file", metavar="FILE.jsonl")
+    replay.add_argument("--speed", type=float, default=1.0, metavar="N",
+                        help="replay speed (default 1; gaps over 60 s are shortened)")
+    replay.add_argument("--theme", help="theme name or file")
+    replay.add_argument("--kiosk", action="store_true", default=None, help="read-only")
     return parser
 
 
@@ -168,6 +178,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
         return cmd_check(ns)
     if ns.command == "demo":
         return cmd_demo(ns)
+    if ns.command == "replay":
+        return cmd_replay(ns)
     return cmd_dashboard(ns)
 
 
@@ -256,15 +268,41 @@ def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
 def _recorder(settings: Any, engine: Any) -> Any:
     if not settings.record:
         return None
-    from wsmonitor.recorder import Recorder, RecordError
+    from wsmonitor.recorder import Recorder, RecordError, recording_header
 
     try:
-        recorder = Recorder(settings.record)
+        recorder = Recorder(settings.record, recording_header(settings, engine))
     except RecordError as exc:
         raise UsageError(str(exc)) from None
     engine.subscribe(recorder)
     return recorder
 
+
+
+def cmd_replay(ns: argparse.Namespace) -> int:
+    import math
+    from dataclasses import replace
+
+    from wsmonitor.replay import ReplayEngine, ReplayError, load_recording, replay_settings
+
+    if not math.isfinite(ns.speed) or ns.speed <= 0:
+        raise UsageError(f"--speed {ns.speed:g} must be a positive number (2 = twice as fast)")
+    try:
+        recording = load_recording(ns.file)
+    except ReplayError as exc:
+        raise UsageError(str(exc)) from None
+    settings = replay_settings(recording)
+    if ns.theme or ns.kiosk:
+        from wsmonitor.config import with_overrides
+
+        settings = with_overrides(settings, theme=ns.theme or settings.theme,
+                                  kiosk=bool(ns.kiosk))
+    settings = replace(settings, record=None)
+    from wsmonitor.ui.app import create_app
+
+    app = create_app(settings, ReplayEngine(recording, speed=ns.speed))
+    app.run()
+    return app.return_code or 0
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:

@@ -95,6 +95,10 @@ class Engine:
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    def now(self) -> float:
+        """The time panes judge freshness against (a replay runs its own clock)."""
+        return time.time()
+
     # --- subscribers and history -------------------------------------------------------------
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:

@@ -70,6 +70,18 @@ class ParsedRedisUrl:
         return f"{self.scheme}://{auth}{self.host}{port}{db}"
 
 
+    def masked_with_query(self) -> str:
+        """`masked` plus the query string, with the values of secret-looking keys masked."""
+        if not self.query:
+            return self.masked()
+        parts = []
+        for key, values in self.query.items():
+            secret = any(w in key.lower() for w in ("pass", "secret", "token", "key"))
+            parts += [f"{quote(key, safe='')}={MASK if secret else quote(v, safe='/')}"
+                      for v in values]
+        return f"{self.masked()}?{'&'.join(parts)}"
+
+
 class RedisUrlError(ValueError):
     """The URL cannot be split into scheme, host and port at all."""
 

@@ -215,6 +215,12 @@ class RedisProbe:
         """The monitor's projected spend per day at its steady interval."""
         return self.commands_per_run * SECONDS_PER_DAY / self.steady_interval(base)
 
+    def describe(self, base: float) -> dict[str, object]:
+        """What a recording needs to show this probe again (no secret in it)."""
+        return {"server": self.server, "tls": self.tls, "commands_per_run": self.commands_per_run,
+                "budget_per_day": self.budget_per_day, "budget_percent": self.budget_percent,
+                "steady_interval": self.steady_interval(base), "timeout": self.timeout}
+
     # --- connection --------------------------------------------------------------------------
 
     def _make_client(self) -> aioredis.Redis:

@@ -68,7 +68,7 @@ class MonitorScreen(Screen[None]):
         if self._ticks % FULL_REFRESH_TICKS == 0:
             self.refresh_views()
         elif "redis" in self.engine.probes:
-            self.query_one(RedisPane).show_freshness(time.time(), self.engine.paused)
+            self.query_one(RedisPane).show_freshness(self.engine.now(), self.engine.paused)
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -80,7 +80,7 @@ class MonitorScreen(Screen[None]):
 
     def refresh_views(self) -> None:
         """Recompute checks and redraw every pane from the engine's history."""
-        now = time.time()
+        now = self.engine.now()
         history = {name: self.engine.history(name) for name in self.engine.probes}
         ctx = check_context(self.settings, self.engine)
         diagnosis, results = judge(ctx, history, now)
