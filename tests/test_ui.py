@@ -161,3 +161,52 @@ async def test_engine_runs_on_its_own_thread_and_stops_with_app(redis_server) ->
     # the probe's connection is gone from the server
     names = [c.get("name") for c in redis_server.client().client_list()]
     assert "wsmonitor" not in names
+
+
+async def test_help_theme_pane_keys(redis_server) -> None:  # noqa: ANN001
+    from wsmonitor.ui.help_screen import HelpScreen
+
+    app = make_app(redis_url=redis_server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "OK" in redis_status(app))
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        first = app.theme
+        await pilot.press("t")
+        assert app.theme != first and app.theme.startswith("wsmonitor-")
+        seen = {app.theme}
+        for _ in range(3):
+            await pilot.press("t")
+            seen.add(app.theme)
+        assert len(seen) == 4  # the four shipped themes, in turn
+        pane = app.screen.query_one(ChecklistPane)
+        await pilot.press("4")
+        assert app.screen.focused is pane and app.screen.maximized is None
+        await pilot.press("4")
+        assert app.screen.maximized is pane
+        await pilot.press("4")
+        assert app.screen.maximized is None
+        await pilot.press("1")
+        assert app.screen.focused is app.screen.query_one(RedisPane)
+        await pilot.press("2")  # no handshake pane without --url: a notice, not a crash
+        await pilot.pause(0.1)
+        assert app.screen.maximized is None
+
+
+async def test_export_writes_svg_and_markdown_without_secrets(redis_password, tmp_path,  # noqa: ANN001
+                                                              monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.chdir(tmp_path)
+    app = make_app(redis_url=redis_password.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "OK" in redis_status(app))
+        await pilot.press("e")
+        await pilot.pause(0.3)
+    svgs, mds = list(tmp_path.glob("wsmonitor-*.svg")), list(tmp_path.glob("wsmonitor-*.md"))
+    assert len(svgs) == 1 and len(mds) == 1
+    md = mds[0].read_text()
+    assert md.startswith("# wsmonitor incident report")
+    assert "redis-reachable" in md
+    for text in (svgs[0].read_text(), md):
+        assert redis_password.password not in text

@@ -1,4 +1,10 @@
-"""The runbook's notification consumer (Fix 3), with the rejection style switchable."""
+"""The runbook's notification consumer (Fix 3), with the rejection style switchable.
+
+``REJECT_STYLE``: ``close-before-accept`` (the runbook's: Daphne answers 403) or
+``accept-then-close`` (101, then close code 4401). ``CONNECT_ERRORS``: ``close-4500`` (the
+runbook's Fix 3: an exception in connect() closes with 4500, before accept, so Daphne answers
+403) or ``raise`` (a consumer without Fix 3: the exception escapes and Daphne answers 500).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "connection.ack"})
         except Exception as e:  # noqa: BLE001 - the runbook's consumer
             logger.exception("Error during WebSocket connect: %s", e)
+            if settings.CONNECT_ERRORS == "raise":
+                raise
             await self.close(code=4500)
 
     async def disconnect(self, code):

@@ -3,7 +3,8 @@
 ``TARGET_DB``: SQLite file. ``TARGET_REDIS_URL``: the channel layer's Redis.
 ``TARGET_SECRET_KEY``: Django's key (simplejwt signs with it). ``TARGET_ALLOWED_HOSTS``: comma
 list. ``TARGET_REJECT_STYLE``: ``close-before-accept`` (Daphne answers 403, the runbook's
-consumer) or ``accept-then-close`` (101, then close code 4401).
+consumer) or ``accept-then-close`` (101, then close code 4401). ``TARGET_CONNECT_ERRORS``:
+``close-4500`` (the runbook's Fix 3) or ``raise`` (see consumers).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ ALLOWED_HOSTS = [h.strip() for h in
                  os.environ.get("TARGET_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
                  if h.strip()]
 REJECT_STYLE = os.environ.get("TARGET_REJECT_STYLE", "close-before-accept")
+CONNECT_ERRORS = os.environ.get("TARGET_CONNECT_ERRORS", "close-4500")
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",

@@ -17,12 +17,14 @@ I/O only: no Textual here. Failures come back as samples; tokens never leave thi
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import re
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -119,6 +121,9 @@ _SENSITIVE_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-
                                 "www-authenticate", "x-api-key", "x-amz-security-token"})
 _USER_AGENT = f"wsmonitor/{__version__}"
 
+OnOpen = Callable[[], Awaitable[object]]
+"""A hook run once the socket is open during the hold (see `probe_handshake`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class PhaseTimings:
@@ -203,6 +208,13 @@ class HandshakeSample(Sample):
     """Messages that were neither the ack nor the pong."""
     message_types: tuple[str, ...] = ()
     """Distinct ``type`` values of the messages received (at most 8)."""
+    hook_at_s: float | None = None
+    """Seconds after the 101 when the ``on_open`` hook ran (a notification was sent)."""
+    hook_error: str | None = None
+    """What the hook raised, redacted."""
+    first_notification_s: float | None = None
+    """Seconds after the 101 when the first notification arrived (delivery latency is this
+    less ``hook_at_s``)."""
 
     def __post_init__(self) -> None:
         # Replayed samples come back from JSON: rebuild the nested record and the pairs.
@@ -268,7 +280,7 @@ class _Attempt:
     def __init__(self, url: str, *, variant: str, origin: str | None, token: str | None,
                  token_source: str | None, hold: float, open_timeout: float,
                  ping_interval: float, app_ping: bool, ssl_context: ssl.SSLContext | None,
-                 probe: str) -> None:
+                 probe: str, on_open: OnOpen | None = None) -> None:
         self.url = url_with_token(url, token) if token is not None else url
         self.token = token
         self.variant = variant
@@ -278,6 +290,8 @@ class _Attempt:
         self.open_timeout = open_timeout
         self.ping_interval = ping_interval
         self.app_ping = app_ping
+        self.on_open = on_open
+        self.hook_task: asyncio.Task[object] | None = None
         self.ssl_context = ssl_context
         self.probe = probe
         self.wsuri = parse_uri(self.url)
@@ -328,6 +342,7 @@ class _Attempt:
         except _Fail as fail:
             classification, error = fail.classification, fail.message
         finally:
+            await self._finish_hook()
             await self._close_transport()
         if classification == "ok":
             self.phase = "done"
@@ -336,19 +351,10 @@ class _Attempt:
     async def _open(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         host, port = self.wsuri.host, self.wsuri.port
-        # DNS
-        t0 = time.perf_counter()
-        try:
-            left = self.remaining(deadline)
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), left)
-        except TimeoutError:
-            raise _Fail("timeout", f"name resolution of {host!r} took longer than the open "
-                        f"timeout of {self.open_timeout:g} s") from None
-        except (socket.gaierror, UnicodeError) as exc:
-            raise _Fail("dns-error", f"{host!r} does not resolve ({self.clean(_strerror(exc))})")\
-                from None
-        self.timings["dns"] = _ms(t0)
+        # DNS (an IP literal needs none: the phase is None, as TLS is for ws://)
+        infos = _literal_addrinfo(host, port)
+        if infos is None:
+            infos = await self._resolve(loop, host, port, deadline)
         if not infos:
             raise _Fail("dns-error", f"{host!r} resolves to no address")
         # TCP
@@ -398,6 +404,22 @@ class _Attempt:
         # Upgrade
         self.phase = "upgrade"
         await self._upgrade(deadline)
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop, host: str, port: int,
+                       deadline: float) -> list[Any]:
+        t0 = time.perf_counter()
+        try:
+            left = self.remaining(deadline)
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), left)
+        except (TimeoutError, _Fail):
+            raise _Fail("timeout", f"name resolution of {host!r} took longer than the open "
+                        f"timeout of {self.open_timeout:g} s") from None
+        except (socket.gaierror, UnicodeError) as exc:
+            raise _Fail("dns-error", f"{host!r} does not resolve ({self.clean(_strerror(exc))})")\
+                from None
+        self.timings["dns"] = _ms(t0)
+        return list(infos)
 
     async def _connect_tcp(self, loop: asyncio.AbstractEventLoop, infos: list[Any],
                            deadline: float) -> socket.socket:
@@ -593,8 +615,11 @@ class _Attempt:
             if now >= next_ping:
                 self._send_ping()
                 next_ping = now + self.ping_interval
-            if self.app_ping and self.app_ping_at is None and (
-                    self.f.get("ack_received") or now - self.t_open >= ACK_WAIT):
+            settled = self.f.get("ack_received") or now - self.t_open >= ACK_WAIT
+            if self.on_open is not None and self.hook_task is None and settled:
+                self.f["hook_at_s"] = round(now - self.t_open, 4)
+                self.hook_task = asyncio.create_task(self.on_open())
+            if self.app_ping and self.app_ping_at is None and settled:
                 protocol.send_text(json.dumps({"type": "ping"}).encode())
                 self.app_ping_at = time.perf_counter()
                 self.f["app_ping_sent"] = True
@@ -602,7 +627,9 @@ class _Attempt:
                 self._eof()
                 break
             due = min(end, next_ping)
-            if self.app_ping and self.app_ping_at is None and not self.f.get("ack_received"):
+            waiting = (self.app_ping and self.app_ping_at is None) or \
+                (self.on_open is not None and self.hook_task is None)
+            if waiting and not self.f.get("ack_received"):
                 due = min(due, self.t_open + ACK_WAIT)
             await self._read_some(max(0.0, due - time.perf_counter()))
         if protocol.state is State.OPEN:
@@ -744,6 +771,22 @@ class _Attempt:
             self.f["app_pong_ms"] = (now - self.app_ping_at) * 1000
         else:
             self.f["notifications"] = self.f.get("notifications", 0) + 1
+            self.f.setdefault("first_notification_s", round(now - self.t_open, 4))
+
+    async def _finish_hook(self) -> None:
+        task, self.hook_task = self.hook_task, None
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            self.f["hook_error"] = "the hook did not finish within the hold"
+        except Exception as exc:  # noqa: BLE001 - the hook's failure is data
+            self.f["hook_error"] = self.clean(f"{type(exc).__name__}: {exc}")[:_MAX_LINE]
 
     async def _close_transport(self) -> None:
         writer, self.writer = self.writer, None
@@ -782,7 +825,8 @@ async def probe_handshake(url: str, *, variant: str = PRIMARY_VARIANT, origin: s
                           hold: float = 0.0, open_timeout: float = DEFAULT_OPEN_TIMEOUT,
                           ping_interval: float = DEFAULT_PING_INTERVAL, app_ping: bool = True,
                           ca_file: str | None = None, ssl_context: ssl.SSLContext | None = None,
-                          probe: str | None = None) -> HandshakeSample:
+                          probe: str | None = None,
+                          on_open: OnOpen | None = None) -> HandshakeSample:
     """One handshake attempt, exactly as given (no variant logic): the building block.
 
     Args:
@@ -798,6 +842,9 @@ async def probe_handshake(url: str, *, variant: str = PRIMARY_VARIANT, origin: s
         ca_file: CA bundle to verify ``wss://`` against (a private CA).
         ssl_context: A ready TLS context (wins over ``ca_file``).
         probe: The sample's ``probe`` name (default ``handshake:<variant>``).
+        on_open: Awaited as a task once the socket is open and acknowledged (or `ACK_WAIT`
+            after the 101), during the hold: e.g. a channel-layer ``group_send`` whose
+            notification the sample then times. Cancelled when the hold ends.
     """
     if ssl_context is None and ca_file:
         ssl_context = ssl.create_default_context(cafile=ca_file)
@@ -805,7 +852,8 @@ async def probe_handshake(url: str, *, variant: str = PRIMARY_VARIANT, origin: s
         attempt = _Attempt(url, variant=variant, origin=origin, token=token,
                            token_source=token_source, hold=hold, open_timeout=open_timeout,
                            ping_interval=ping_interval, app_ping=app_ping,
-                           ssl_context=ssl_context, probe=probe or f"handshake:{variant}")
+                           ssl_context=ssl_context, probe=probe or f"handshake:{variant}",
+                           on_open=on_open)
     except InvalidURI:
         # websockets' message echoes the URL, token included.
         shown = redact(url.replace(token, MASK) if token else url)
@@ -828,13 +876,16 @@ class HandshakeProbe:
         ca_file: CA bundle for ``wss://`` (a private CA).
         min_interval: Least seconds between runs (default 5 for ``token+origin``, 10 else).
         wrong_origin: The Origin the ``wrong-origin`` variant sends.
+        on_open: Hook run during the hold (see `probe_handshake`); ``token+origin`` only makes
+            sense, and never in kiosk mode when it writes to Redis.
     """
 
     def __init__(self, url: str, *, variant: str = PRIMARY_VARIANT, origin: str | None = None,
                  tokens: TokenSource | None = None, hold: float | None = None,
                  open_timeout: float = DEFAULT_OPEN_TIMEOUT,
                  ping_interval: float = DEFAULT_PING_INTERVAL, ca_file: str | None = None,
-                 min_interval: float | None = None, wrong_origin: str = WRONG_ORIGIN) -> None:
+                 min_interval: float | None = None, wrong_origin: str = WRONG_ORIGIN,
+                 on_open: OnOpen | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown handshake variant {variant!r}: use one of "
                              f"{', '.join(VARIANTS)}")
@@ -857,6 +908,7 @@ class HandshakeProbe:
         self.origin = {"token+origin": origin, "no-token": origin, "no-origin": None,
                        "wrong-origin": wrong_origin}[variant]
         self.sends_token = variant != "no-token"
+        self.on_open = on_open
         self.timeout = open_timeout + self.hold + 2 * CLOSE_TIMEOUT + 3
         """Longest a run may take, seconds (the hold included)."""
         self._ssl_context = ssl.create_default_context(cafile=ca_file) if ca_file else None
@@ -871,7 +923,8 @@ class HandshakeProbe:
         return await probe_handshake(
             self.url, variant=self.variant, origin=self.origin, token=token,
             token_source=self.tokens.kind, hold=self.hold, open_timeout=self.open_timeout,
-            ping_interval=self.ping_interval, ssl_context=self._ssl_context, probe=self.name)
+            ping_interval=self.ping_interval, ssl_context=self._ssl_context, probe=self.name,
+            on_open=self.on_open)
 
     async def close(self) -> None:
         """Nothing to release: every run opens and closes its own socket."""
@@ -901,6 +954,17 @@ def handshake_probes(settings: Any, *, hold: float = DEFAULT_HOLD,
                            tokens=tokens, hold=hold if v == PRIMARY_VARIANT else short_hold,
                            open_timeout=open_timeout, ca_file=ca_file)
             for v in variants]
+
+
+def _literal_addrinfo(host: str, port: int) -> list[Any] | None:
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if ip.version == 6:
+        return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
+                 (str(ip), port, 0, 0))]
+    return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(ip), port))]
 
 
 def _ms(t0: float) -> float:

@@ -149,7 +149,18 @@ class WsMonitorApp(App[int]):
         Binding("r", "run_now", "Run now"),
         Binding("plus,equals_sign", "slower", "Interval +", key_display="+"),
         Binding("minus", "faster", "Interval −", key_display="-"),
+        Binding("1", "pane(1)", "Redis", show=False),
+        Binding("2", "pane(2)", "Handshake", show=False),
+        Binding("3", "pane(3)", "Logs", show=False),
+        Binding("4", "pane(4)", "Checklist", show=False),
+        Binding("t", "next_theme", "Theme"),
+        Binding("e", "export", "Export"),
+        Binding("question_mark", "help", "Help", key_display="?"),
     ]
+
+    PANES: ClassVar[dict[int, str]] = {1: "redis-pane", 2: "handshake-pane", 3: "logs-pane",
+                                       4: "checklist-pane"}
+    """Pane number → widget id, for the 1–4 keys."""
 
     def __init__(self, settings: Settings, engine: Engine, *, start_engine: bool = True) -> None:
         super().__init__()
@@ -159,6 +170,7 @@ class WsMonitorApp(App[int]):
         theme = load_theme(settings.theme)
         self.register_theme(Theme(**theme))
         self.theme = theme["name"]
+        self._theme_source = settings.theme
 
     def on_mount(self) -> None:
         screen = KioskScreen if self.settings.kiosk else MonitorScreen
@@ -198,6 +210,72 @@ class WsMonitorApp(App[int]):
         self.engine.scale_interval(0.5)
         self.engine.run_now()
         self._refresh()
+
+    def action_help(self) -> None:
+        from wsmonitor.ui.help_screen import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_pane(self, number: int) -> None:
+        """Focus a pane; again, maximise it; again, restore."""
+        screen = self.screen
+        try:
+            pane = screen.query_one(f"#{self.PANES[number]}")
+        except Exception:  # noqa: BLE001 - that pane is not configured
+            self.notify(f"pane {number} is not shown: its probe is not configured",
+                        severity="warning")
+            return
+        if screen.maximized is pane:
+            screen.minimize()
+        elif screen.focused is pane or pane.has_focus_within:
+            screen.maximize(pane, container=False)
+        else:
+            screen.minimize()
+            pane.focus()
+
+    def action_next_theme(self) -> None:
+        from wsmonitor.theme_files import ThemeError, load_theme, theme_names
+
+        names = theme_names()
+        current = next((n for n in names if f"wsmonitor-{n}" == self.theme
+                        or n == self._theme_source), None)
+        start = names.index(current) + 1 if current in names else 0
+        for offset in range(len(names)):
+            name = names[(start + offset) % len(names)]
+            try:
+                theme = load_theme(name)
+            except ThemeError as exc:
+                self.notify(str(exc), severity="error")
+                continue
+            self.register_theme(Theme(**theme))
+            self.theme = theme["name"]
+            self._theme_source = name
+            self.notify(f"theme {name}")
+            break
+        self._refresh()
+
+    def action_export(self) -> None:
+        """An SVG screenshot and the markdown report, side by side, with a timestamp."""
+        from wsmonitor.report import CheckRun, render_markdown
+        from wsmonitor.runtime import check_context, judge
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = f"wsmonitor-{stamp}"
+        history = {name: self.engine.history(name) for name in self.engine.probes}
+        now = self.engine.now()
+        diagnosis, results = judge(check_context(self.settings, self.engine), history, now)
+        started = min((s[0].at for s in history.values() if s), default=now)
+        target = {"url": redact(self.settings.url) if self.settings.url else None,
+                  "redis": redact(self.settings.redis_url) if self.settings.redis_url else None}
+        run = CheckRun(started, now, diagnosis, results, history, self.settings.plan, target)
+        try:
+            svg_path = self.save_screenshot(f"{base}.svg")
+            with open(f"{base}.md", "w", encoding="utf-8") as fh:
+                fh.write(render_markdown(run))
+        except OSError as exc:
+            self.notify(f"export failed: {exc.strerror}", severity="error")
+            return
+        self.notify(f"exported {svg_path} and {base}.md", timeout=8)
 
     def _refresh(self) -> None:
         screen = self.screen

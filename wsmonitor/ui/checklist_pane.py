@@ -20,6 +20,7 @@ STATUS_STYLE = {"pass": "$success", "fail": "$error", "warn": "$warning",
 class ChecklistPane(VerticalScroll):
     """The runbook's testing checklist, ticking itself from evidence."""
 
+    ALLOW_MAXIMIZE = True
     def compose(self):  # type: ignore[override]
         yield Static("", id="checklist-body")
 

@@ -40,9 +40,10 @@ class RedisPaneState:
     now: float = 0.0
 
 
-class RedisPane(Vertical):
+class RedisPane(Vertical, can_focus=True):
     """Redis as seen from here."""
 
+    ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
     RedisPane > #redis-status { height: auto; }
     RedisPane > Sparkline { height: 3; margin: 0 0 1 0; }
