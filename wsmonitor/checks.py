@@ -74,6 +74,22 @@ class Diagnosis:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenFacts:
+    """What is known of the probe token — never the token itself."""
+
+    source: str
+    """``given`` (--token) or ``minted`` (--jwt-secret)."""
+    token_type: str | None = None
+    user_id: str | None = None
+    exp: float | None = None
+    has_jti: bool = False
+    verified: bool | None = None
+    """True: signature checked with the key; False: the key does not match; None: no key."""
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CheckContext:
     """What the rules need to know besides samples (no secrets in here)."""
 
@@ -82,11 +98,17 @@ class CheckContext:
     redis_findings: tuple[Finding, ...] = ()
     kiosk: bool = False
     url_configured: bool = False
+    http_configured: bool = False
     logs_configured: bool = False
     stale_after: float = 60.0
-    """Evidence older than this (seconds) no longer counts as a pass."""
+    """Evidence older than this (seconds) no longer counts as a pass, unless the probe has its
+    own figure in `stale_by_probe`."""
+    stale_by_probe: Mapping[str, float] = field(default_factory=dict)
     redis_budget_per_day: float | None = None
     own_commands_per_day: float | None = None
+    token: TokenFacts | None = None
+    url_host: str | None = None
+    hold: float = 30.0
     extra: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -102,11 +124,14 @@ def evaluate(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     now = time.time() if now is None else now
     redis = [s for s in history.get("redis", ()) if isinstance(s, RedisSample)]
     results = {
-        "redis-reachable": redis_reachable(ctx, redis, now),
+        "redis-reachable": redis_reachable(ctx, redis, now, history),
         "redis-url": redis_url(ctx),
         "redis-connections": redis_connections(ctx, redis, now),
         "redis-commands": redis_commands(ctx, redis, now),
     }
+    from wsmonitor.checks_ws import websocket_checks
+
+    results.update(websocket_checks(ctx, history, now))
     out = []
     for cid, _question in CHECKS:
         if cid in results:
@@ -125,11 +150,11 @@ def _not_probed(cid: str, ctx: CheckContext) -> CheckResult:
     configured, flag = needs
     if not configured:
         return CheckResult(cid, SKIPPED, f"not configured: give {flag}")
-    return CheckResult(cid, UNKNOWN, "no probe has produced evidence for this yet")
+    return CheckResult(cid, SKIPPED, "no probe for this in this version of wsmonitor yet")
 
 
 def _stale(sample: Sample, ctx: CheckContext, now: float) -> bool:
-    return now - sample.at > ctx.stale_after
+    return now - sample.at > ctx.stale_by_probe.get(sample.probe, ctx.stale_after)
 
 
 def _age(sample: Sample, now: float) -> str:
@@ -137,9 +162,10 @@ def _age(sample: Sample, now: float) -> str:
 
 
 def _stale_result(cid: str, sample: Sample, now: float) -> CheckResult:
-    return CheckResult(cid, UNKNOWN, f"evidence is stale: last Redis sample {_age(sample, now)}",
-                       (f"redis probe: last sample {_age(sample, now)}",),
-                       "check that wsmonitor is not paused and can still reach Redis", sample.at)
+    return CheckResult(cid, UNKNOWN, f"evidence is stale: last {sample.probe} sample "
+                       f"{_age(sample, now)}", (f"{sample.probe} probe: last sample "
+                                                f"{_age(sample, now)}",),
+                       "check that wsmonitor is not paused and its probes still run", sample.at)
 
 
 REMEDIES = {
@@ -172,10 +198,48 @@ REMEDIES = {
 }
 
 
+def _service_view(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                  now: float) -> tuple[bool | None, str]:
+    """Redis as the service sees it, from its /api/redis-health/: (healthy?, evidence)."""
+    samples = history.get("http:redis-health", ())
+    if not samples:
+        return None, "from the service: /api/redis-health/ " + (
+            "not probed yet" if ctx.http_configured else "not configured (give --url)")
+    last = samples[-1]
+    if _stale(last, ctx, now):
+        return None, f"from the service: /api/redis-health/ last answered {_age(last, now)}"
+    status = getattr(last, "status", None)
+    healthy = getattr(last, "healthy", None)
+    if status is not None and status != 404 and healthy is not None:
+        detail = "; ".join(f"{k}={v}" for k, v in getattr(last, "summary", ())[:3])
+        return bool(healthy), (f"from the service: /api/redis-health/ {_age(last, now)}: "
+                               f"{status} {detail}".rstrip())
+    if status == 500:
+        return False, f"from the service: /api/redis-health/ answered 500 {_age(last, now)}"
+    return None, (f"from the service: /api/redis-health/ {_age(last, now)}: "
+                  f"{last.error or status}")
+
+
 def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
-                    now: float) -> CheckResult:
+                    now: float, history: Mapping[str, Sequence[Sample]] | None = None,
+                    ) -> CheckResult:
     cid = "redis-reachable"
+    service_ok, service_ev = _service_view(ctx, history or {}, now)
+    if service_ok is False:
+        here = ""
+        if redis and redis[-1].ok and not _stale(redis[-1], ctx, now):
+            here = " (reachable from here: the service's network path or REDIS_URL differs)"
+        return CheckResult(
+            cid, FAIL, f"the service cannot reach Redis{here}",
+            (service_ev,) + ((f"redis probe {_age(redis[-1], now)}: "
+                              f"{'PONG' if redis[-1].ok else redis[-1].error}",) if redis else ()),
+            "Compare the service's REDIS_URL with the one that works from here; for "
+            "ElastiCache check the VPC connector and security groups, for Upstash use rediss://.",
+            (history or {}).get("http:redis-health", [None])[-1].at)  # type: ignore[union-attr]
     if not ctx.redis_configured:
+        if service_ok:
+            return CheckResult(cid, PASS, "the service reaches Redis", (service_ev,),
+                               "give --redis-url to measure it from here too")
         return CheckResult(cid, SKIPPED, "not configured: give --redis-url (or REDIS_URL)")
     if not redis:
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
@@ -191,7 +255,7 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
         if failing:
             evidence.append(f"{len(failing)} of the last {min(10, len(redis))} runs failed "
                             f"(last: {failing[-1].error_kind})")
-        evidence.append("from the service: /api/redis-health/ not probed yet")
+        evidence.append(service_ev)
         status = WARN if failing else PASS
         summary = "reachable from here" + (", with recent failures" if failing else "")
         return CheckResult(cid, status, summary, tuple(evidence), "" if status == PASS else
@@ -362,35 +426,10 @@ def _big(n: float) -> str:
     return f"{n:,.0f}"
 
 
-def diagnose(results: Sequence[CheckResult]) -> Diagnosis:
-    """The layer most likely broken, from the check results.
+def diagnose(results: Sequence[CheckResult], variants: Mapping[str, Sample] | None = None,
+             *, app_runner: bool = False, service_down: bool = False) -> Diagnosis:
+    """The layer most likely broken (see `wsmonitor.diagnosis`)."""
+    from wsmonitor.diagnosis import diagnose as _diagnose
 
-    Until the handshake, log and checklist evidence exists, this names only what the Redis
-    checks can decide and says ``unknown`` otherwise — never a confident wrong answer.
-    """
-    by_id = {r.id: r for r in results}
-
-    def st(cid: str) -> str:
-        return by_id[cid].status if cid in by_id else UNKNOWN
-
-    if st("redis-reachable") == FAIL:
-        r = by_id["redis-reachable"]
-        return Diagnosis("redis", f"Redis is unreachable from here ({r.summary.split(': ')[-1]})"
-                         "; the channel layer cannot work.", r.remedy, ("redis-reachable",))
-    limit = [c for c in ("redis-connections", "redis-commands") if st(c) == FAIL]
-    if limit:
-        r = by_id[limit[0]]
-        return Diagnosis("plan-limit", f"Redis answers but a plan limit is hit: {r.summary}.",
-                         r.remedy, tuple(limit))
-    if st("redis-url") == FAIL:
-        r = by_id["redis-url"]
-        return Diagnosis("redis", f"REDIS_URL is wrong: {r.summary}.", r.remedy, ("redis-url",))
-    decided = [r for r in results if r.status not in (SKIPPED,)]
-    if decided and all(r.status in (PASS, WARN) for r in decided):
-        return Diagnosis("none", "Every check that ran passed.", "Nothing to fix in the "
-                         "layers checked; widen the checks (--url, --log-group) if the symptom "
-                         "persists.", tuple(r.id for r in decided))
-    unknown = [r.id for r in results if r.status == UNKNOWN]
-    return Diagnosis("unknown", "Not enough evidence yet to name a broken layer.",
-                     "Waiting for: " + ", ".join(unknown) if unknown else
-                     "Configure more probes (--url, --log-group).", tuple(unknown))
+    return _diagnose(results, variants, app_runner=app_runner,  # type: ignore[arg-type]
+                     service_down=service_down)

@@ -42,6 +42,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--jwt-user-id", help="user_id claim of minted tokens [WSMONITOR_JWT_USER_ID]")
     g.add_argument("--api-base", help="base URL of the HTTP checks (default https://<host of "
                    "--url>) [WSMONITOR_API_BASE]")
+    g.add_argument("--ca-file", metavar="PEM", help="CA bundle for wss:// and the HTTPS checks "
+                   "(a private CA)")
+    g.add_argument("--polling-path", metavar="PATH", help="path of the HTTP polling fallback "
+                   "(default /api/notifications/)")
+    g.add_argument("--hold", type=float, metavar="SECONDS",
+                   help="how long the stays-open probe keeps a socket (default 30)")
     g.add_argument("--group-template", help="channel-layer group of a user "
                    "(default notifications.user.{user_id})")
     r = parser.add_argument_group("redis")
@@ -108,8 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--markdown", action="store_true", help="incident report in markdown")
     check.add_argument("--only", metavar="SECTIONS",
                        help=f"comma-separated subset of {','.join(SECTIONS)}")
-    check.add_argument("--hold", type=float, metavar="SECONDS",
-                       help="how long the stays-open check keeps a socket (default 30)")
     check.add_argument("--samples", type=int, default=3, metavar="N",
                        help="Redis runs to take (two or more give a command rate; default 3)")
     demo = sub.add_parser("demo", help="start a local demo target and open the dashboard on it",
@@ -196,8 +200,6 @@ def _parse_only(text: str | None) -> set[str] | None:
 
 def cmd_check(ns: argparse.Namespace) -> int:
     only = _parse_only(ns.only)
-    if ns.hold is not None and ns.hold < 0:
-        raise UsageError(f"--hold {ns.hold:g} must be zero or more seconds")
     if ns.samples < 1:
         raise UsageError(f"--samples {ns.samples} must be at least 1")
     settings = _load(ns)
@@ -212,12 +214,18 @@ def cmd_check(ns: argparse.Namespace) -> int:
     recorder = _recorder(settings, engine)
     started = time.time()
 
+    async def redis_runs() -> None:
+        for i in range(ns.samples):
+            if i:
+                await asyncio.sleep(min(1.0, settings.interval))
+            await engine.run_once(["redis"])
+
     async def run() -> None:
+        others = [n for n in engine.probes if n != "redis"]
         try:
-            for i in range(ns.samples if "redis" in engine.probes else 1):
-                if i:
-                    await asyncio.sleep(min(1.0, settings.interval))
-                await engine.run_once()
+            await asyncio.gather(
+                redis_runs() if "redis" in engine.probes else asyncio.sleep(0),
+                engine.run_once(others) if others else asyncio.sleep(0))
         finally:
             await engine.close_probes()
             if recorder is not None:

@@ -74,6 +74,12 @@ class Settings:
     """Read-only mode."""
     record: str | None = None
     """Append every sample to this JSONL file."""
+    hold: float = 30.0
+    """Seconds the stays-open probe keeps its socket after a 101."""
+    ca_file: str | None = None
+    """CA bundle for ``wss://`` and the HTTPS checks (a private CA)."""
+    polling_path: str = "/api/notifications/"
+    """Path of the HTTP polling fallback, under ``api_base``."""
     config: str | None = None
     """The config file that was read, if any."""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -244,6 +250,7 @@ def _read_config(config_path: str | None, cwd: str | None) -> tuple[dict[str, An
 
 _TYPES: dict[str, type] = {
     "max_connections": int, "interval": float, "redis_budget": float, "kiosk": bool,
+    "hold": float,
 }
 
 
@@ -321,6 +328,28 @@ def _validate(s: Settings) -> None:
     if not math.isfinite(s.redis_budget) or not 0 < s.redis_budget <= 100:
         raise ConfigError(f"--redis-budget {s.redis_budget:g} must be a percentage above 0 and "
                           "at most 100 (default 5)")
+    if not math.isfinite(s.hold) or s.hold < 0:
+        raise ConfigError(f"--hold {s.hold:g} must be zero or more seconds (default 30)")
+    if s.ca_file is not None and not os.path.isfile(s.ca_file):
+        raise ConfigError(f"--ca-file {s.ca_file!r} does not exist: pass the PEM file of the "
+                          "CA that signed the service's certificate")
+    if not s.polling_path.startswith("/"):
+        raise ConfigError(f"--polling-path {s.polling_path!r} must start with / "
+                          "(e.g. /api/notifications/)")
+    if s.token is not None:
+        from wsmonitor.tokens import TokenError, decode_token
+
+        try:
+            decode_token(s.token)
+        except TokenError as exc:
+            raise ConfigError(f"--token is not a usable JWT ({exc}): pass the access token "
+                              "exactly as the frontend sends it in ?token=") from None
+    if s.jwt_secret and not s.token and not s.jwt_user_id:
+        raise ConfigError("--jwt-secret is given without --jwt-user-id: minted tokens need the "
+                          "user_id of a real user (e.g. --jwt-user-id 1)")
+    if s.jwt_user_id and not s.jwt_secret:
+        raise ConfigError("--jwt-user-id is given without --jwt-secret: give the signing key "
+                          "(the service's SECRET_KEY) to mint tokens")
     if s.log_file and s.log_command:
         raise ConfigError("--log-file and --log-command are both given: tail one of them")
     if s.theme:

@@ -77,6 +77,44 @@ def redis_section(history: Sequence[Sample], plan: Plan) -> dict[str, Any] | Non
     }
 
 
+def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str, Any]]:
+    """The newest result of each handshake variant, in SPEC's shape (and more)."""
+    from wsmonitor.probes.handshake import VARIANTS, HandshakeSample
+
+    out = []
+    for variant in VARIANTS:
+        samples = history.get(f"handshake:{variant}", ())
+        if not samples or not isinstance(samples[-1], HandshakeSample):
+            continue
+        s = samples[-1]
+        t = s.timings_ms
+        out.append({
+            "variant": s.variant, "classification": s.classification, "status": s.status,
+            "close_code": s.close_code,
+            "timings_ms": {"dns": t.dns, "tcp": t.tcp, "tls": t.tls, "upgrade": t.upgrade,
+                           "first_message": t.first_message},
+            "error": s.error, "reason": s.reason, "status_line": s.status_line,
+            "server": s.server, "origin": s.origin, "token_sent": s.token_sent,
+            "elapsed_s": s.elapsed_s, "close_reason": s.close_reason,
+            "hold_s": s.hold_s, "held_s": s.held_s, "ack_received": s.ack_received,
+            "ping_rtt_ms": s.ping_rtt_ms, "app_pong_ms": s.app_pong_ms,
+            "notifications": s.notifications, "at": _iso(s.at),
+        })
+    return out
+
+
+def http_entry(samples: Sequence[Sample]) -> dict[str, Any] | None:
+    """One HTTP endpoint's newest result: ``{"status": 200, "ok": true, …}``."""
+    from wsmonitor.probes.http import HttpSample
+
+    if not samples or not isinstance(samples[-1], HttpSample):
+        return None
+    s = samples[-1]
+    return {"status": s.status, "ok": s.ok, "healthy": s.healthy, "url": s.url,
+            "summary": {k: v for k, v in s.summary}, "error_kind": s.error_kind,
+            "error": s.error, "at": _iso(s.at)}
+
+
 def to_json_obj(run: CheckRun) -> dict[str, Any]:
     """The SPEC's JSON report, redacted."""
     obj = {
@@ -87,10 +125,11 @@ def to_json_obj(run: CheckRun) -> dict[str, Any]:
         "diagnosis": run.diagnosis.to_dict(),
         "checks": [{k: v for k, v in c.to_dict().items() if k != "at"} for c in run.checks],
         "probes": {
-            "handshake": [],
+            "handshake": handshake_section(run.history),
             "redis": redis_section(run.history.get("redis", ()), run.plan),
             "logs": None,
-            "http": {"redis-health": None, "ws-diagnostic": None, "polling": None},
+            "http": {e: http_entry(run.history.get(f"http:{e}", ()))
+                     for e in ("redis-health", "ws-diagnostic", "polling")},
         },
     }
     return redact_obj(obj)

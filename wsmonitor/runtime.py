@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from wsmonitor.checks import CheckContext, CheckResult, Diagnosis, diagnose, evaluate
+from wsmonitor.checks import CheckContext, CheckResult, Diagnosis, TokenFacts, diagnose, \
+    evaluate
 from wsmonitor.config import Settings
 from wsmonitor.engine import Engine, Probe
 from wsmonitor.redis_url import lint_redis_url
@@ -12,6 +13,9 @@ from wsmonitor.samples import Sample
 
 STALE_INTERVALS = 3
 """Evidence older than this many intervals (of its probe) no longer passes a check."""
+
+MIN_STALE = 30.0
+"""Never call evidence stale sooner than this, seconds."""
 
 
 def build_probes(settings: Settings, only: set[str] | None = None) -> list[Probe]:
@@ -23,6 +27,21 @@ def build_probes(settings: Settings, only: set[str] | None = None) -> list[Probe
         probes.append(RedisProbe(settings.redis_url, plan=settings.plan,
                                  budget_percent=settings.redis_budget,
                                  ca_file=settings.redis_ca))
+    tokens = None
+    if settings.url and (only is None or "handshake" in only):
+        from wsmonitor.probes.handshake import handshake_probes
+        from wsmonitor.tokens import TokenSource
+
+        tokens = TokenSource.from_settings(settings)
+        probes.extend(handshake_probes(settings, hold=settings.hold, ca_file=settings.ca_file,
+                                       tokens=tokens))
+    if settings.effective_api_base and (only is None or "http" in only):
+        from wsmonitor.probes.http import http_probes
+        from wsmonitor.tokens import TokenSource
+
+        probes.extend(http_probes(settings, polling_path=settings.polling_path,
+                                  ca_file=settings.ca_file,
+                                  tokens=tokens or TokenSource.from_settings(settings)))
     return probes
 
 
@@ -37,19 +56,26 @@ def check_context(settings: Settings, engine: Engine | None = None,
     findings = tuple(lint_redis_url(settings.redis_url, ca_file=settings.redis_ca)) \
         if settings.redis_url else ()
     budget = own = None
-    stale = 60.0
-    if engine is not None and "redis" in engine.probes:
-        probe = engine.probes["redis"]
+    stale_by_probe: dict[str, float] = {}
+    if engine is not None:
         base = engine.base_interval * engine.interval_factor
-        budget = getattr(probe, "budget_per_day", None)
-        own_fn = getattr(probe, "own_commands_per_day", None)
-        own = own_fn(base) if own_fn else None
-        stale = max(stale, STALE_INTERVALS * getattr(probe, "steady_interval", probe.interval)(base))
+        for name, probe in engine.probes.items():
+            interval = getattr(probe, "steady_interval", probe.interval)(base)
+            stale_by_probe[name] = max(MIN_STALE, STALE_INTERVALS * interval + probe.timeout)
+        if "redis" in engine.probes:
+            probe = engine.probes["redis"]
+            budget = getattr(probe, "budget_per_day", None)
+            own_fn = getattr(probe, "own_commands_per_day", None)
+            own = own_fn(base) if own_fn else None
 
     def wanted(section: str) -> bool:
         return only is None or section in only
 
     return CheckContext(
+        token=token_facts(settings),
+        url_host=_host(settings.url),
+        hold=settings.hold,
+        http_configured=bool(settings.effective_api_base) and wanted("http"),
         plan=settings.plan,
         redis_configured=bool(settings.redis_url) and wanted("redis"),
         redis_findings=findings,
@@ -57,14 +83,59 @@ def check_context(settings: Settings, engine: Engine | None = None,
         url_configured=bool(settings.url) and wanted("handshake"),
         logs_configured=bool(settings.log_group or settings.log_file or settings.log_command
                              or settings.apprunner_service) and wanted("logs"),
-        stale_after=stale,
+        stale_by_probe=stale_by_probe,
         redis_budget_per_day=budget,
         own_commands_per_day=own,
     )
 
 
+def token_facts(settings: Settings) -> TokenFacts | None:
+    """What the checks may know of the token: never the token itself."""
+    from wsmonitor.tokens import TokenError, decode_token, verify_token
+
+    if settings.token:
+        try:
+            info = decode_token(settings.token)
+        except TokenError as exc:
+            return TokenFacts(source="given", error=str(exc), error_kind=exc.kind)
+        verified: bool | None = None
+        error = error_kind = None
+        if settings.jwt_secret:
+            try:
+                verify_token(settings.token, settings.jwt_secret)
+                verified = True
+            except TokenError as exc:
+                verified = exc.kind not in ("bad-signature", "wrong-algorithm")
+                error, error_kind = str(exc), exc.kind
+        return TokenFacts(source="given", token_type=info.token_type, user_id=info.user_id,
+                          exp=info.exp, has_jti=info.has_jti, verified=verified, error=error,
+                          error_kind=error_kind)
+    if settings.jwt_secret:
+        return TokenFacts(source="minted", token_type="access", user_id=settings.jwt_user_id,
+                          has_jti=True, verified=True)
+    return None
+
+
+def _host(url: str | None) -> str | None:
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
 def judge(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
           now: float | None = None) -> tuple[Diagnosis, list[CheckResult]]:
     """Checks and the diagnosis above them."""
+    import time as _time
+
+    from wsmonitor.checks_ws import is_app_runner, latest_variants, service_failing
+
+    now = _time.time() if now is None else now
     results = evaluate(ctx, history, now)
-    return diagnose(results), results
+    variants = latest_variants(ctx, history, now)
+    return diagnose(results, variants, app_runner=is_app_runner(ctx),
+                    service_down=service_failing(ctx, history, now)), results

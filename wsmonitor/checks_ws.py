@@ -1,0 +1,467 @@
+"""Pure rules for the WebSocket side: handshake variants, hold-open, token, HTTP endpoints.
+
+Daphne answers an Origin rejection and an auth rejection before ``accept()`` with the same
+403, so no single probe can tell them apart; these rules compare the variants and what is
+known of the token, and say ``unknown`` rather than guess.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult
+from wsmonitor.probes.handshake import MEANING, PRIMARY_VARIANT, VARIANTS, HandshakeSample
+from wsmonitor.probes.http import HttpSample
+from wsmonitor.samples import Sample
+
+UPGRADED = frozenset({"ok", "closed-after-accept"})
+"""The handshake returned 101."""
+
+APP_ANSWERED = frozenset({"forbidden", "connect-stalled", "server-error", "unauthorized"})
+"""Answers that come from the application behind the platform (Daphne and its consumer)."""
+
+PLATFORM_CUT = frozenset({"no-status-line", "not-upgraded"})
+"""The upgrade never reached a WebSocket server."""
+
+UNREACHABLE = frozenset({"refused", "dns-error", "tls-error", "timeout"})
+
+APP_RUNNER_SUFFIX = ".awsapprunner.com"
+APP_RUNNER_FACT = ("AWS App Runner has no WebSocket support (aws/apprunner-roadmap#13, closed); "
+                   "it takes no new customers since 2026-04-30 and AWS points to ECS Express "
+                   "Mode (Fargate + ALB)")
+
+CLOSE_MEANING = {
+    1000: "normal close by the server",
+    1001: "the server is going away (deploy or scale-in)",
+    1006: "dropped without a close frame: a proxy or the platform cut the connection",
+    1011: "server error: the consumer failed, usually the channel layer (Redis)",
+    1012: "the service is restarting",
+    4401: "the consumer rejected the token after accept() (auth)",
+    4500: "the consumer failed in connect() (the runbook's error close)",
+}
+
+HANDSHAKE_REMEDY = {
+    "forbidden": "Tell Origin from auth: see allowed-hosts and jwt-valid.",
+    "connect-stalled": "connect() hung for Daphne's 5 s timeout: the consumer waits on the "
+                       "channel layer; check Redis from the service (/api/redis-health/).",
+    "unauthorized": "A gateway or auth layer in front of Daphne rejected the request: check "
+                    "its authoriser, not Django.",
+    "server-error": "An exception in the handshake: check the service logs for the traceback "
+                    "(often Redis down: see redis-reachable).",
+    "bad-gateway": "The proxy cannot reach the app: is Daphne running and listening on the "
+                   "port the proxy targets?",
+    "gateway-timeout": "The proxy timed out waiting for the app: Daphne is overloaded or "
+                       "connect() hangs.",
+    "not-upgraded": "Something answered plain HTTP: the proxy drops Upgrade/Connection headers "
+                    "(nginx: proxy_set_header Upgrade $http_upgrade; Connection \"upgrade\"), "
+                    "or the path is wrong.",
+    "no-status-line": "The platform or load balancer cut the upgrade: App Runner and some "
+                      "gateways cannot pass WebSockets; put an ALB (or ECS Express Mode) in front.",
+    "timeout": "Nothing answered: a firewall or security group drops the traffic.",
+    "refused": "Nothing listens there: check the host and port of --url.",
+    "dns-error": "The host does not resolve: check --url.",
+    "tls-error": "TLS failed: check the certificate chain (--ca-file for a private CA).",
+}
+
+
+def _age(sample: Sample, now: float) -> str:
+    return f"{max(0.0, now - sample.at):.0f} s ago"
+
+
+def _fresh(samples: Sequence[Sample], ctx: CheckContext, now: float) -> Sample | None:
+    if not samples:
+        return None
+    last = samples[-1]
+    limit = ctx.stale_by_probe.get(last.probe, ctx.stale_after)
+    return None if now - last.at > limit else last
+
+
+def latest_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                    now: float) -> dict[str, HandshakeSample]:
+    """The newest fresh sample of each handshake variant."""
+    out: dict[str, HandshakeSample] = {}
+    for variant in VARIANTS:
+        sample = _fresh(history.get(f"handshake:{variant}", ()), ctx, now)
+        if isinstance(sample, HandshakeSample):
+            out[variant] = sample
+    return out
+
+
+def describe(s: HandshakeSample, now: float) -> str:
+    """One evidence line for a handshake sample."""
+    status = s.status_line or (f"{s.status}" if s.status else "no status line")
+    extra = ""
+    if s.close_code is not None:
+        extra = f", closed {s.close_code} after {s.closed_at_s or 0:.1f} s"
+    elapsed = f" after {s.elapsed_s:.2f} s" if s.elapsed_s is not None else ""
+    return f"{s.variant} {_age(s, now)}: {s.classification} — {status}{elapsed}{extra}"
+
+
+def token_state(ctx: CheckContext, now: float) -> str:
+    """``valid``, ``invalid`` or ``unknown`` (well formed, but the key was not given)."""
+    t = ctx.token
+    if t is None:
+        return "absent"
+    if t.error_kind in ("malformed", "bad-input") or t.verified is False:
+        return "invalid"
+    if t.token_type not in (None, "access") or (t.exp is not None and t.exp <= now):
+        return "invalid"
+    if t.error_kind in ("expired", "wrong-type", "missing-claim"):
+        return "invalid"
+    return "valid" if t.verified else "unknown"
+
+
+def websocket_checks(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                     now: float | None = None) -> dict[str, CheckResult]:
+    """The checks that rest on the handshake and HTTP probes."""
+    now = time.time() if now is None else now
+    v = latest_variants(ctx, history, now)
+    return {
+        "platform-websocket": platform_websocket(ctx, v, history, now),
+        "allowed-hosts": allowed_hosts(ctx, v, now, service_failing(ctx, history, now)),
+        "jwt-valid": jwt_valid(ctx, v, now, http_auth_rejections(ctx, history, now)),
+        "handshake-101": handshake_101(ctx, v, history, now),
+        "stays-open": stays_open(ctx, v, now),
+        "ping-pong": ping_pong(ctx, v, now),
+        "polling-fallback": polling_fallback(ctx, history, now),
+        "diagnostic-endpoints": diagnostic_endpoints(ctx, history, now),
+    }
+
+
+def _not_configured(cid: str) -> CheckResult:
+    return CheckResult(cid, SKIPPED, "not configured: give --url")
+
+
+def _waiting(cid: str, what: str = "the first handshake") -> CheckResult:
+    return CheckResult(cid, UNKNOWN, f"waiting for {what}")
+
+
+def is_app_runner(ctx: CheckContext) -> bool:
+    return bool(ctx.url_host and ctx.url_host.lower().rstrip(".").endswith(APP_RUNNER_SUFFIX))
+
+
+def platform_websocket(ctx: CheckContext, v: Mapping[str, HandshakeSample],
+                       history: Mapping[str, Sequence[Sample]], now: float) -> CheckResult:
+    cid = "platform-websocket"
+    if not ctx.url_configured:
+        return _not_configured(cid)
+    apprunner = is_app_runner(ctx)
+    facts = (f"fact: {APP_RUNNER_FACT}",) if apprunner else ()
+    if not v:
+        if apprunner:
+            return CheckResult(cid, WARN, "App Runner: no WebSocket support is documented",
+                               facts, "Move the WebSocket service behind an ALB (ECS Express "
+                               "Mode, Fargate) — App Runner cannot upgrade.")
+        return _waiting(cid)
+    evidence = tuple(describe(s, now) for s in v.values()) + facts
+    at = max(s.at for s in v.values())
+    classes = {s.classification for s in v.values()}
+    if classes & UPGRADED:
+        return CheckResult(cid, PASS, "the platform passes the WebSocket upgrade (101 seen)",
+                           evidence, "", at)
+    if classes & APP_ANSWERED:
+        return CheckResult(cid, PASS, "the upgrade request reaches the application "
+                           f"(it answered {', '.join(sorted(classes & APP_ANSWERED))})",
+                           evidence, "", at)
+    if classes <= PLATFORM_CUT:
+        cut = "closes the connection before any status line" if "no-status-line" in classes \
+            else "answers plain HTTP without upgrading"
+        remedy = ("App Runner cannot pass WebSockets: run the ASGI service on ECS Express Mode "
+                  "(Fargate + ALB) or behind API Gateway's WebSocket API." if apprunner else
+                  HANDSHAKE_REMEDY["not-upgraded" if "not-upgraded" in classes
+                                   else "no-status-line"])
+        return CheckResult(cid, FAIL, f"the upgrade is blocked: the platform {cut}", evidence,
+                           remedy, at)
+    if classes & {"bad-gateway", "gateway-timeout"}:
+        return CheckResult(cid, UNKNOWN, "a proxy answers, the app behind it does not: cannot "
+                           "tell whether upgrades pass", evidence, "See handshake-101.", at)
+    return CheckResult(cid, UNKNOWN, "the endpoint cannot be reached: "
+                       f"{', '.join(sorted(classes))}", evidence, "See handshake-101.", at)
+
+
+def handshake_101(ctx: CheckContext, v: Mapping[str, HandshakeSample],
+                  history: Mapping[str, Sequence[Sample]], now: float) -> CheckResult:
+    cid = "handshake-101"
+    if not ctx.url_configured:
+        return _not_configured(cid)
+    p = v.get(PRIMARY_VARIANT)
+    if p is None:
+        return _waiting(cid)
+    recent = [s for s in history.get(f"handshake:{PRIMARY_VARIANT}", ())[-10:]
+              if isinstance(s, HandshakeSample)]
+    upgraded = sum(1 for s in recent if s.classification in UPGRADED)
+    evidence = [describe(p, now)]
+    t = p.timings_ms
+    phases = ", ".join(f"{name} {value:.1f} ms" for name, value in
+                       (("dns", t.dns), ("tcp", t.tcp), ("tls", t.tls), ("upgrade", t.upgrade))
+                       if value is not None)
+    if phases:
+        evidence.append(f"timings: {phases}")
+    evidence.append(f"{upgraded} of the last {len(recent)} handshakes returned 101")
+    if p.classification in UPGRADED:
+        status = PASS if upgraded == len(recent) else WARN
+        return CheckResult(cid, status, "101 Switching Protocols" +
+                           ("" if status == PASS else ", with recent failures"), tuple(evidence),
+                           "" if status == PASS else "Intermittent: compare the failing "
+                           "samples' classifications.", p.at)
+    meaning = MEANING.get(p.classification, p.classification)
+    return CheckResult(cid, FAIL, f"{p.classification}: {meaning}", tuple(evidence),
+                       HANDSHAKE_REMEDY.get(p.classification, ""), p.at)
+
+
+def service_failing(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                    now: float) -> bool:
+    """The service's own diagnostics report a failure (Redis or the channel layer)."""
+    for endpoint in ("redis-health", "ws-diagnostic"):
+        s = _http(ctx, history, endpoint, now)
+        if s is not None and s.status != 404 and (s.healthy is False or
+                                                  s.error_kind in ("server-error", "unhealthy")):
+            return True
+    return False
+
+
+def allowed_hosts(ctx: CheckContext, v: Mapping[str, HandshakeSample],
+                  now: float, service_down: bool = False) -> CheckResult:
+    cid = "allowed-hosts"
+    if not ctx.url_configured:
+        return _not_configured(cid)
+    p, nt, wo = v.get(PRIMARY_VARIANT), v.get("no-token"), v.get("wrong-origin")
+    if p is None:
+        return _waiting(cid)
+    evidence = tuple(describe(s, now) for s in v.values())
+    if wo is not None and wo.classification in UPGRADED:
+        return CheckResult(cid, WARN, "a foreign Origin is accepted: Origin validation is off",
+                           evidence, "Wrap the router in AllowedHostsOriginValidator and list "
+                           "only your hosts in ALLOWED_HOSTS: any site can open sockets as "
+                           "your users.", wo.at)
+    if p.classification in UPGRADED or (nt is not None and nt.classification in UPGRADED):
+        return CheckResult(cid, PASS, "the right Origin gets through (the consumer ran)",
+                           evidence, "", p.at)
+    if p.classification == "forbidden":
+        state = token_state(ctx, now)
+        if service_down:
+            return CheckResult(
+                cid, UNKNOWN, "403 while the service reports Redis failing: the consumer's error "
+                "close before accept() looks the same as an Origin rejection", evidence,
+                "Fix Redis first (see redis-reachable and diagnostic-endpoints), then re-judge.",
+                p.at)
+        if state == "valid":
+            return CheckResult(
+                cid, FAIL, "403 with a valid token: the Origin is rejected", evidence,
+                "Add the site's host (the one in the Origin header) to ALLOWED_HOSTS; the port "
+                "is ignored by the validator. Check --origin is what the browser sends.", p.at)
+        why = {"invalid": "the token is rejected anyway, so auth fails first",
+               "unknown": "the token's signature is unchecked (give --jwt-secret)",
+               "absent": "no token is sent (give --token or --jwt-secret)"}[state]
+        return CheckResult(cid, UNKNOWN, f"403 on every variant: Origin or auth — {why}",
+                           evidence, "Probe with a token known to be valid (--jwt-secret and "
+                           "--jwt-user-id mint one) to tell Origin from auth.", p.at)
+    return CheckResult(cid, UNKNOWN, f"the handshake does not reach Origin validation "
+                       f"({p.classification})", evidence, "See handshake-101.", p.at)
+
+
+def http_auth_rejections(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                         now: float) -> list[HttpSample]:
+    """Authenticated HTTP endpoints that answered 401/403 to the probe's token."""
+    out = []
+    for endpoint in ("ws-diagnostic", "polling"):
+        s = _http(ctx, history, endpoint, now)
+        if s is not None and s.auth_sent and s.status in (401, 403):
+            out.append(s)
+    return out
+
+
+def jwt_valid(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float,
+              http_rejections: Sequence[HttpSample] = ()) -> CheckResult:
+    cid = "jwt-valid"
+    t = ctx.token
+    if t is None:
+        return CheckResult(cid, SKIPPED, "no token: give --token, or --jwt-secret and "
+                           "--jwt-user-id to mint one per probe")
+    p = v.get(PRIMARY_VARIANT)
+    evidence: list[str] = [_http_line(s, now) for s in http_rejections]
+    if t.source == "minted":
+        evidence.append(f"a fresh access token is minted per probe for user {t.user_id}")
+    else:
+        exp = "no exp" if t.exp is None else (
+            f"expired {now - t.exp:.0f} s ago" if t.exp <= now else
+            f"expires in {t.exp - now:.0f} s")
+        evidence.append(f"--token: {t.token_type or 'no token_type'} token, user "
+                        f"{t.user_id or '?'}, {exp}, "
+                        f"signature {'verified' if t.verified else 'NOT matching the key' if t.verified is False else 'not checked (no --jwt-secret)'}")
+    if p is not None:
+        evidence.append(describe(p, now))
+    at = p.at if p else None
+    remedy_new = ("Mint a fresh access token (`wsmonitor token --jwt-secret … --jwt-user-id …`, "
+                  "or AccessToken.for_user(user) in manage.py shell) and retry.")
+    if t.error and t.error_kind in ("malformed", "bad-input"):
+        return CheckResult(cid, FAIL, f"the token is malformed: {t.error}", tuple(evidence),
+                           remedy_new, at)
+    accepted = p is not None and p.classification in UPGRADED and p.close_code != 4401
+    if t.verified is False and accepted:
+        return CheckResult(cid, WARN, "the service accepts the token, but --jwt-secret is not "
+                           "the key it was signed with", tuple(evidence), "Give the service's "
+                           "SECRET_KEY (or SIMPLE_JWT SIGNING_KEY) as --jwt-secret.", at)
+    if t.verified is False:
+        return CheckResult(cid, FAIL, "the signature does not match --jwt-secret",
+                           tuple(evidence), "The service signs with its SECRET_KEY (or "
+                           "SIMPLE_JWT SIGNING_KEY): the token comes from another environment, "
+                           "or --jwt-secret is not that key.", at)
+    if t.token_type is not None and t.token_type != "access":
+        return CheckResult(cid, FAIL, f"a {t.token_type} token, not an access token",
+                           tuple(evidence), "The socket needs the access token, not the "
+                           "refresh token: check what the frontend puts in ?token=.", at)
+    if t.exp is not None and t.exp <= now:
+        return CheckResult(cid, FAIL, "the token is expired", tuple(evidence), remedy_new, at)
+    if t.source == "given" and not t.has_jti:
+        return CheckResult(cid, FAIL, "the token has no jti claim: simplejwt rejects it",
+                           tuple(evidence), remedy_new, at)
+    if http_rejections:
+        s = http_rejections[0]
+        return CheckResult(cid, FAIL, f"the service rejects the token ({s.status} from "
+                           f"{s.endpoint} with the same token)", tuple(evidence),
+                           "The token is well formed but the service refuses it: signed with "
+                           "another environment's key, unknown user, or revoked. "
+                           + remedy_new, s.at)
+    if p is not None and p.classification == "closed-after-accept" and p.close_code == 4401:
+        return CheckResult(cid, FAIL, "the service rejected the token (closed 4401)",
+                           tuple(evidence), "The token is well formed but the service refuses "
+                           "it: unknown user, revoked, or signed with another key.", p.at)
+    if p is not None and p.classification in UPGRADED and p.close_code != 4401:
+        return CheckResult(cid, PASS, "the service accepts the token", tuple(evidence), "",
+                           p.at)
+    if t.exp is not None and t.exp - now < 60:
+        return CheckResult(cid, WARN, f"the token expires in {t.exp - now:.0f} s",
+                           tuple(evidence), remedy_new, at)
+    if t.verified is None:
+        return CheckResult(cid, WARN if p is None or p.classification == "forbidden" else PASS,
+                           "well formed and unexpired; signature not checked", tuple(evidence),
+                           "Give --jwt-secret to check the signature.", at)
+    return CheckResult(cid, PASS, "well formed, an access token, unexpired, correctly signed",
+                       tuple(evidence), "", at)
+
+
+def stays_open(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) -> CheckResult:
+    cid = "stays-open"
+    if not ctx.url_configured:
+        return _not_configured(cid)
+    p = v.get(PRIMARY_VARIANT)
+    if p is None:
+        return _waiting(cid, "the first held socket")
+    if p.classification not in UPGRADED:
+        return CheckResult(cid, UNKNOWN, "no 101 to hold open", (describe(p, now),),
+                           "See handshake-101.", p.at)
+    evidence = [describe(p, now)]
+    if p.classification == "closed-after-accept":
+        code = p.close_code
+        meaning = CLOSE_MEANING.get(code or 0, "closed by the server") if code is not None \
+            else "dropped"
+        remedy = {
+            1006: "Something between cut the socket: the platform's or load balancer's idle or "
+                  "request timeout (App Runner: 120 s per request), or a proxy without "
+                  "WebSocket support.",
+            1011: "The consumer crashed: usually the channel layer lost Redis (see "
+                  "redis-reachable); the logs show the traceback.",
+            4401: "Auth rejected after accept(): see jwt-valid.",
+            4500: "The consumer's connect() failed: the logs show why (often group_add on "
+                  "Redis).",
+        }.get(code or 1006, "See the close reason and the service logs.")
+        return CheckResult(cid, FAIL, f"closed {code} after {p.closed_at_s or 0:.1f} s: {meaning}",
+                           tuple(evidence), remedy, p.at)
+    held = p.held_s or 0.0
+    if p.hold_s and held + 0.5 < p.hold_s:
+        return CheckResult(cid, WARN, f"held {held:.1f} s of {p.hold_s:.0f} s",
+                           tuple(evidence), "", p.at)
+    ack = "; connection.ack received" if p.ack_received else "; no connection.ack"
+    return CheckResult(cid, PASS, f"open for the whole hold ({held:.1f} s){ack}",
+                       tuple(evidence), "", p.at)
+
+
+def ping_pong(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) -> CheckResult:
+    cid = "ping-pong"
+    if not ctx.url_configured:
+        return _not_configured(cid)
+    p = v.get(PRIMARY_VARIANT)
+    if p is None:
+        return _waiting(cid, "the first held socket")
+    if p.classification not in UPGRADED:
+        return CheckResult(cid, UNKNOWN, "no open socket to ping", (describe(p, now),),
+                           "See handshake-101.", p.at)
+    evidence = [f"protocol ping: {p.pongs_received}/{p.pings_sent} answered" +
+                (f", rtt {p.ping_rtt_ms:.1f} ms" if p.ping_rtt_ms is not None else "")]
+    if p.app_ping_sent:
+        evidence.append("app {\"type\":\"ping\"}: " + (
+            f"pong in {p.app_pong_ms:.1f} ms" if p.app_pong_ms is not None else "no pong"))
+    if p.pings_sent and not p.pongs_received:
+        return CheckResult(cid, FAIL, "protocol pings unanswered", tuple(evidence),
+                           "A proxy swallows control frames, or the server is stuck.", p.at)
+    if not p.pings_sent and not p.app_ping_sent:
+        return CheckResult(cid, UNKNOWN, "no ping sent during the hold", tuple(evidence),
+                           "Raise --hold above the ping interval (10 s).", p.at)
+    if p.app_ping_sent and p.app_pong_ms is None:
+        return CheckResult(cid, WARN, "protocol ping works; the app does not answer "
+                           "{\"type\":\"ping\"}", tuple(evidence), "Fine if the consumer has no "
+                           "ping handler; the runbook's consumer answers with pong.", p.at)
+    return CheckResult(cid, PASS, "ping/pong work", tuple(evidence), "", p.at)
+
+
+def _http(ctx: CheckContext, history: Mapping[str, Sequence[Sample]], endpoint: str,
+          now: float) -> HttpSample | None:
+    sample = _fresh(history.get(f"http:{endpoint}", ()), ctx, now)
+    return sample if isinstance(sample, HttpSample) else None
+
+
+def _http_line(s: HttpSample, now: float) -> str:
+    status = f"{s.status} {s.reason or ''}".strip() if s.status else (s.error or "no answer")
+    detail = "; ".join(f"{k}={val}" for k, val in s.summary[:4])
+    return f"{s.endpoint} {_age(s, now)}: {status}" + (f" ({detail})" if detail else "")
+
+
+def polling_fallback(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                     now: float) -> CheckResult:
+    cid = "polling-fallback"
+    if not ctx.http_configured:
+        return CheckResult(cid, SKIPPED, "not configured: give --url or --api-base")
+    s = _http(ctx, history, "polling", now)
+    if s is None:
+        return _waiting(cid, "the polling endpoint")
+    if s.ok:
+        return CheckResult(cid, PASS, f"answers {s.status}", (_http_line(s, now),), "", s.at)
+    remedy = {"auth": "The polling endpoint rejects the token: see jwt-valid.",
+              "not-found": "Give the real path with --polling-path."}.get(
+        s.error_kind or "", "The fallback itself is broken: users get no notifications at all.")
+    return CheckResult(cid, FAIL, f"fails: {s.error_kind or s.status}", (_http_line(s, now),),
+                       remedy, s.at)
+
+
+def diagnostic_endpoints(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                         now: float) -> CheckResult:
+    cid = "diagnostic-endpoints"
+    if not ctx.http_configured:
+        return CheckResult(cid, SKIPPED, "not configured: give --url or --api-base")
+    samples = {e: _http(ctx, history, e, now) for e in ("redis-health", "ws-diagnostic")}
+    got = {e: s for e, s in samples.items() if s is not None}
+    if not got:
+        return _waiting(cid, "the diagnostic endpoints")
+    evidence = tuple(_http_line(s, now) for s in got.values())
+    at = max(s.at for s in got.values())
+    missing = [e for e, s in got.items() if s.status == 404]
+    refused = [e for e, s in got.items() if s.status in (401, 403)]
+    failing = [e for e, s in got.items() if not s.ok and s.status not in (401, 403, 404)]
+    if failing:
+        return CheckResult(cid, FAIL, f"{' and '.join(failing)} report a failure", evidence,
+                           "The service itself sees the failure: read the endpoint's message "
+                           "(redis_error) and the service logs.", at)
+    if refused:
+        return CheckResult(cid, UNKNOWN, f"{' and '.join(refused)} rejected the token: the "
+                           "service's view is hidden", evidence, "See jwt-valid.", at)
+    if len(missing) == len(got):
+        return CheckResult(cid, WARN, "the runbook's diagnostic views are not deployed (404)",
+                           evidence, "Add /api/redis-health/ and /api/ws-diagnostic/ from the "
+                           "runbook: they show Redis as the service sees it.", at)
+    if len(got) < 2:
+        return CheckResult(cid, UNKNOWN, "waiting for both endpoints", evidence, "", at)
+    return CheckResult(cid, PASS if not missing else WARN,
+                       "healthy" if not missing else f"{missing[0]} not deployed", evidence, "",
+                       at)
