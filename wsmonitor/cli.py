@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from wsmonitor import __version__
 
-COMMANDS = ("dashboard", "check", "demo", "replay")
+COMMANDS = ("dashboard", "check", "demo", "replay", "token")
 SECTIONS = ("redis", "handshake", "logs", "http")
 """What ``check --only`` accepts."""
 
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wsmonitor",
         description="Which layer broke the WebSocket notifications — platform, proxy, origin, "
                     "auth, consumer, channel layer, Redis or plan limit — with evidence.",
-        epilog="Commands: dashboard (default), check, demo, replay. `wsmonitor COMMAND --help` for "
+        epilog="Commands: dashboard (default), check, demo, replay, token. `wsmonitor COMMAND --help` for "
                "each. Exit status: 0 nothing failed, 1 a check failed, 2 bad input. "
                "Precedence: flag > environment > wsmonitor.toml > default.",
     )
@@ -131,6 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replay speed (default 1; gaps over 60 s are shortened)")
     replay.add_argument("--theme", help="theme name or file")
     replay.add_argument("--kiosk", action="store_true", default=None, help="read-only")
+    token = sub.add_parser(
+        "token", help="mint a test access token the way simplejwt does",
+        description="Print a fresh HS256 access token (token_type, exp, iat, jti, user_id) "
+                    "signed with --jwt-secret, for scripts and curl. With --inspect, describe "
+                    "--token instead (type, user, expiry; never the token itself).")
+    token.add_argument("--jwt-secret", help="signing key (the service's SECRET_KEY) "
+                       "[WSMONITOR_JWT_SECRET]")
+    token.add_argument("--jwt-user-id", help="user_id claim [WSMONITOR_JWT_USER_ID]")
+    token.add_argument("--lifetime", type=float, default=300.0, metavar="SECONDS",
+                       help="seconds until exp (default 300, simplejwt's default)")
+    token.add_argument("--inspect", action="store_true",
+                       help="describe --token (or WSMONITOR_TOKEN) instead of minting")
+    token.add_argument("--token", help="the token to inspect [WSMONITOR_TOKEN]")
+    token.add_argument("--config", metavar="PATH", help="settings file")
     return parser
 
 
@@ -184,6 +198,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
         return cmd_demo(ns)
     if ns.command == "replay":
         return cmd_replay(ns)
+    if ns.command == "token":
+        return cmd_token(ns)
     return cmd_dashboard(ns)
 
 
@@ -311,6 +327,41 @@ def cmd_replay(ns: argparse.Namespace) -> int:
     app = create_app(settings, ReplayEngine(recording, speed=ns.speed))
     app.run()
     return app.return_code or 0
+
+
+def cmd_token(ns: argparse.Namespace) -> int:
+    import math
+
+    from wsmonitor.config import load_settings
+    from wsmonitor.tokens import TokenError, decode_token, mint_access_token, verify_token
+
+    flags = {"jwt_secret": ns.jwt_secret, "jwt_user_id": ns.jwt_user_id, "token": ns.token}
+    if ns.inspect:
+        settings = load_settings(flags, config_path=ns.config)
+        if not settings.token:
+            raise UsageError("--inspect needs --token (or WSMONITOR_TOKEN)")
+        info = decode_token(settings.token)
+        line = info.summary()
+        bad = info.expired or not info.is_access
+        if settings.jwt_secret:
+            try:
+                verify_token(settings.token, settings.jwt_secret)
+                line += "; signature verified"
+            except TokenError as exc:
+                line += f"; {exc}"
+                bad = True
+        print(line)
+        return EXIT_FAILED if bad else EXIT_OK
+    if not math.isfinite(ns.lifetime) or ns.lifetime <= 0:
+        raise UsageError(f"--lifetime {ns.lifetime:g} must be a positive number of seconds")
+    settings = load_settings({k: v for k, v in flags.items() if k != "token"},
+                             config_path=ns.config)
+    if not settings.jwt_secret or not settings.jwt_user_id:
+        raise UsageError("token needs --jwt-secret (the service's SECRET_KEY) and "
+                         "--jwt-user-id (a real user's id)")
+    # The one place wsmonitor prints a secret: on purpose, to stdout, for a script to use.
+    print(mint_access_token(settings.jwt_secret, settings.jwt_user_id, lifetime=ns.lifetime))
+    return EXIT_OK
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:

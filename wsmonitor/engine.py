@@ -83,6 +83,8 @@ class Engine:
         self.base_interval = interval
         self.interval_factor = 1.0
         self.max_backoff = max_backoff
+        self.stagger = 0.2
+        """Seconds between the first runs of successive probes."""
         self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.probes}
         self._history: dict[str, deque[Sample]] = {n: deque(maxlen=history) for n in self.probes}
         self._lock = threading.Lock()
@@ -141,7 +143,12 @@ class Engine:
     async def run_once(self, names: Iterable[str] | None = None) -> list[Sample]:
         """Run the given probes (default: all) once, concurrently; publish and return samples."""
         chosen = [self.probes[n] for n in (names or self.probes)]
-        samples = await asyncio.gather(*(self._run_one(p) for p in chosen))
+
+        async def staggered(i: int, probe: Probe) -> Sample:
+            await asyncio.sleep(i * self.stagger)
+            return await self._run_one(probe)
+
+        samples = await asyncio.gather(*(staggered(i, p) for i, p in enumerate(chosen)))
         for sample in samples:
             self.publish(sample)
         return list(samples)
@@ -200,8 +207,9 @@ class Engine:
         if not self._paused:
             self._unpaused.set()
         self._wake = {name: asyncio.Event() for name in self.probes}
-        self._tasks = [asyncio.create_task(self._probe_loop(p), name=f"probe:{p.name}")
-                       for p in self.probes.values()]
+        self._tasks = [asyncio.create_task(self._probe_loop(p, i * self.stagger),
+                                           name=f"probe:{p.name}")
+                       for i, p in enumerate(self.probes.values())]
         try:
             await self._stop.wait()
         finally:
@@ -210,10 +218,14 @@ class Engine:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.close_probes()
 
-    async def _probe_loop(self, probe: Probe) -> None:
+    async def _probe_loop(self, probe: Probe, delay: float = 0.0) -> None:
         state = self.states[probe.name]
         assert self._unpaused is not None and self._stop is not None
         wake = self._wake[probe.name]
+        if delay:
+            # Staggered first runs: probes that start together time each other's set-up work
+            # (TLS contexts, imports) instead of the network.
+            await asyncio.sleep(delay)
         while not self._stop.is_set():
             await self._unpaused.wait()
             wake.clear()

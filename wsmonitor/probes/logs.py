@@ -98,7 +98,7 @@ class LogsSample(Sample):
     dropped_total: int = 0
     """Lines lost because a bounded queue was full (command output, Live Tail), since start."""
     sampled: bool = False
-    """Live Tail reported that it sampled (more than 500 events a second)."""
+    """Live Tail sampled since the last run (more than 500 events a second): counts are low."""
     fallback_kind: str | None = None
     """Why polling instead of Live Tail: ``access-denied``, ``limit-exceeded``,
     ``live-tail-unavailable``, ``session-ended``, ``too-many-groups``, ``disabled``."""
@@ -235,9 +235,8 @@ and dedupe drops the repeats."""
 LIVE_TAIL_LONG_SESSION = 600.0
 """A session that ran this long and ended hit the 3-hour cap (or a blip): restart it at once."""
 
-LIVE_TAIL_NOTICE = ("CloudWatch Live Tail is billed per minute of session while wsmonitor runs; "
-                    "it is stopped on exit (--log-file/--log-command, or polling, cost nothing "
-                    "per minute)")
+LIVE_TAIL_NOTICE = ("CloudWatch Live Tail is billed per minute of session: wsmonitor keeps one "
+                    "session open while it runs and stops it on exit")
 
 _GROUP_ARN = re.compile(r":log-group:(?P<name>[^:]+)(?::\*)?$")
 
@@ -399,7 +398,8 @@ class _LiveTail:
         self.started = threading.Event()
         """Set at sessionStart, or when the start failed."""
         self.session_started = False
-        self.sampled = False
+        self.sampled_updates = 0
+        """Updates in which Live Tail said it sampled (over 500 events/s)."""
         self.error: BaseException | None = None
         self.started_at = time.monotonic()
         self.started_wall = time.time()
@@ -429,7 +429,7 @@ class _LiveTail:
                 update = item.get("sessionUpdate")
                 if update:
                     if (update.get("sessionMetadata") or {}).get("sampled"):
-                        self.sampled = True
+                        self.sampled_updates += 1
                     results = update.get("sessionResults") or ()
                     if results:
                         self.queue.extend(results)
@@ -515,6 +515,8 @@ class CloudWatchSource:
         self._noticed = False
         self._notice: str | None = None
         self._sampled = False
+        """Live Tail sampled since the last sample."""
+        self._sampled_seen = 0
         self._dropped_before = 0
         self._throttled_until = 0.0
         self._throttle_wait = 0.0
@@ -544,6 +546,7 @@ class CloudWatchSource:
         dropped = self._dropped_before + (tail.queue.dropped if tail else 0)
         polling = self.mode == "polling"
         notice, self._notice = self._notice, None
+        sampled, self._sampled = self._sampled, False
         return {
             "mode": self.mode,
             "target": redact(target),
@@ -555,7 +558,7 @@ class CloudWatchSource:
                 if polling and self.live_tail and math.isfinite(self._tail_retry_at)
                 and self._fallback_kind is not None else None),
             "notice": notice,
-            "sampled": self._sampled,
+            "sampled": sampled,
             "dropped_total": dropped,
             "api_calls": self.api_calls,
         }
@@ -733,7 +736,6 @@ class CloudWatchSource:
 
     def _tail_ended(self, tail: _LiveTail, now: float) -> None:
         ran = (tail.ended_at or now) - tail.started_at
-        self._sampled = self._sampled or tail.sampled
         retry = self.live_tail_retry
         if tail.error is not None:
             fault = classify_aws_error(tail.error, what="StartLiveTail")
@@ -786,8 +788,11 @@ class CloudWatchSource:
                 continue
             out.append((f"{group}/{stream}", ts / 1000, f"lt-{key & 0xFFFFFFFFFFFF:x}",
                         message.rstrip("\n")))
-        self._sampled = self._sampled or tail.sampled
+        if tail.sampled_updates > self._sampled_seen:
+            self._sampled = True
+        self._sampled_seen = tail.sampled_updates
         if ended:
+            self._sampled_seen = 0
             self._tail_ended(tail, time.monotonic())
         return out
 
@@ -842,7 +847,7 @@ class CloudWatchSource:
                 message = str(event.get("message", ""))
                 event_id = str(event.get("eventId", ""))
                 newest = max(newest, ts)
-                id_new = self._seen_ids.add((group.name, event_id))
+                id_new = self._seen_ids.add(hash((group.name, event_id)))
                 content_new = self._seen_content.add(hash((group.name, stream, ts, message)))
                 if id_new and content_new:
                     fresh += 1
@@ -1085,6 +1090,9 @@ class CommandSource:
         max_backoff: Longest wait before a restart.
         max_line: Longer lines are cut.
         max_lines_per_run: Lines handed to the probe per run (the rest wait).
+        first_wait: On the first run, wait up to this long for the command's first burst of
+            output (``kubectl logs -f --tail=100`` prints its backlog at once), so a one-shot
+            ``check`` sees it.
     """
 
     kind = "command"
@@ -1094,8 +1102,9 @@ class CommandSource:
 
     def __init__(self, command: str, *, queue: int = 20_000, restart_backoff: float = 1.0,
                  max_backoff: float = 60.0, max_line: int = 64 << 10,
-                 max_lines_per_run: int = 20_000) -> None:
+                 max_lines_per_run: int = 20_000, first_wait: float = 2.0) -> None:
         self.command = command
+        self.first_wait = first_wait
         self.restart_backoff = restart_backoff
         self.max_backoff = max_backoff
         self.max_line = max_line
@@ -1144,10 +1153,7 @@ class CommandSource:
             self._thread = threading.Thread(target=self._supervise, daemon=True,
                                             name="wsmonitor-log-command")
             self._thread.start()
-            # Let it start, so that a command that cannot run is reported by the first run.
-            deadline = time.monotonic() + 1.0
-            while self.starts == 0 and self.start_error is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await self._first_output()
         batch.lines = self.queue.drain(self.max_lines_per_run)
         if self.start_error is not None and not self.running:
             batch.error, batch.error_kind = self.start_error, self.start_error_kind
@@ -1157,6 +1163,24 @@ class CommandSource:
                                  f"restarting in {wait:.0f} s")
             batch.error_kind = "command-exited"
         return batch
+
+    async def _first_output(self) -> None:
+        """Wait for the command to start (or fail), then for its first burst to end."""
+        started = time.monotonic()
+        deadline = started + max(1.0, self.first_wait)
+        while self.starts == 0 and self.start_error is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        deadline = started + self.first_wait
+        seen, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline and self.start_error is None:
+            count = len(self.queue) + self.queue.dropped
+            if count != seen:
+                seen, quiet_since = count, time.monotonic()
+            elif count and time.monotonic() - quiet_since >= 0.3:
+                return
+            elif not self.running and self.starts:
+                return
+            await asyncio.sleep(0.02)
 
     def _supervise(self) -> None:
         assert self.argv is not None

@@ -22,6 +22,7 @@ from wsmonitor.secrets import redact
 from wsmonitor.theme_files import load_theme
 from wsmonitor.ui.checklist_pane import ChecklistPane
 from wsmonitor.ui.format import interval_text, set_text
+from wsmonitor.ui.handshake_pane import HandshakePane, HandshakePaneState
 from wsmonitor.ui.messages import SampleReceived
 from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
 
@@ -48,10 +49,15 @@ class MonitorScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("Diagnosis: waiting for evidence…", id="banner")
-        with Container(id="panes"):
-            if "redis" in self.engine.probes:
-                yield RedisPane(classes="pane", id="redis-pane")
+        web = any(n.startswith(("handshake:", "http:")) for n in self.engine.probes)
+        redis = "redis" in self.engine.probes
+        # Grid order: WebSocket top left, checklist right (both rows), Redis bottom left.
+        with Container(id="panes", classes="-three" if web and redis else ""):
+            if web:
+                yield HandshakePane(classes="pane", id="handshake-pane")
             yield ChecklistPane(classes="pane", id="checklist-pane")
+            if redis:
+                yield RedisPane(classes="pane", id="redis-pane")
         yield Static("", id="statusbar")
         yield Footer()
 
@@ -99,7 +105,18 @@ class MonitorScreen(Screen[None]):
                 budget_percent=self.settings.redis_budget,
                 budget_per_day=getattr(probe, "budget_per_day", None),
                 server=getattr(probe, "server", ""), paused=self.engine.paused,
-                stale_after=ctx.stale_after, now=now))
+                stale_after=ctx.stale_by_probe.get("redis", ctx.stale_after), now=now))
+        hs = [n for n in self.engine.probes if n.startswith("handshake:")]
+        if hs or any(n.startswith("http:") for n in self.engine.probes):
+            primary = self.engine.probes.get("handshake:token+origin")
+            base = self.engine.base_interval * self.engine.interval_factor
+            self.query_one(HandshakePane).show(HandshakePaneState(
+                history=history, endpoint=redact(self.settings.url or
+                                                 self.settings.effective_api_base or ""),
+                interval=primary.interval(base) if primary else base,
+                stale_after=max((ctx.stale_by_probe.get(n, ctx.stale_after) for n in hs),
+                                default=ctx.stale_after),
+                paused=self.engine.paused, now=now))
         self._show_statusbar()
 
     def _show_banner(self, layer: str, summary: str, remedy: str, now: float) -> None:

@@ -1,0 +1,175 @@
+"""The handshake pane: a row per variant, recent outcomes over time, phase timings, the held
+socket, and the HTTP endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.widgets import Static
+
+from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS, HandshakeSample
+from wsmonitor.probes.http import HttpSample
+from wsmonitor.samples import Sample
+from wsmonitor.ui.format import age_text, interval_text, set_text
+
+STRIP = 16
+"""Recent outcomes drawn per variant."""
+
+LETTER = {
+    "ok": "●", "forbidden": "F", "connect-stalled": "S", "unauthorized": "U",
+    "server-error": "5", "bad-gateway": "B", "gateway-timeout": "G", "not-upgraded": "H",
+    "no-status-line": "N", "timeout": "T", "refused": "R", "dns-error": "D", "tls-error": "L",
+    "closed-after-accept": "C",
+}
+"""One character per classification, for the strip of recent outcomes (legend in ``?``)."""
+
+REJECTED = frozenset({"forbidden", "unauthorized"})
+
+
+def expected(variant: str, s: HandshakeSample) -> bool:
+    """Whether the outcome is what a healthy service gives this variant."""
+    if variant == PRIMARY_VARIANT:
+        return s.classification == "ok"
+    return s.classification in REJECTED or (
+        s.classification == "closed-after-accept" and s.close_code == 4401)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "    —"
+    return f"{value:5.1f}" if value < 1000 else f"{value / 1000:4.1f}s"
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakePaneState:
+    """What the pane shows."""
+
+    history: Mapping[str, Sequence[Sample]]
+    endpoint: str
+    """The WebSocket URL, redacted."""
+    interval: float
+    stale_after: float
+    paused: bool
+    now: float
+
+
+class HandshakePane(Vertical, can_focus=True):
+    """Handshakes as the browser (and three variants) see them."""
+
+    ALLOW_MAXIMIZE = True
+    DEFAULT_CSS = """
+    HandshakePane > Static { height: auto; }
+    HandshakePane > #hs-rows { text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("waiting for the first handshake…", id="hs-rows")
+        yield Static("", id="hs-hold")
+        yield Static("", id="hs-http")
+
+    def on_mount(self) -> None:
+        self.border_title = "WebSocket"
+
+    def show(self, state: HandshakePaneState) -> None:
+        """Redraw from a state."""
+        title = f"WebSocket · {escape(state.endpoint)}"
+        if title != self.border_title:
+            self.border_title = title
+        rows = ["[b]  variant       outcome              status   dns   tcp   tls  upgr ms"
+                "  recent[/]"]
+        newest: float | None = None
+        failing = False
+        for variant in VARIANTS:
+            samples = [s for s in state.history.get(f"handshake:{variant}", ())
+                       if isinstance(s, HandshakeSample)]
+            if not samples:
+                rows.append(f"  {variant:<13} [$text-muted]waiting…[/]")
+                continue
+            s = samples[-1]
+            newest = max(newest or 0.0, s.at)
+            good = expected(variant, s)
+            failing |= variant == PRIMARY_VARIANT and not good
+            mark = "[$success]✔[/]" if good else "[$error]✖[/]"
+            if variant != PRIMARY_VARIANT and s.classification in ("ok",):
+                mark = "[$warning]▲[/]"
+            status = str(s.status) if s.status is not None else "—"
+            if s.close_code is not None and s.classification == "closed-after-accept":
+                status = f"101→{s.close_code}"
+            t = s.timings_ms
+            strip = "".join(
+                f"[{'$success' if expected(variant, x) else '$error'}]"
+                f"{LETTER.get(x.classification, '?')}[/]" for x in samples[-STRIP:])
+            rows.append(f"{mark} {variant:<13} {s.classification:<20} {status:<7}"
+                        f"{_ms(t.dns)} {_ms(t.tcp)} {_ms(t.tls)} {_ms(t.upgrade)}  {strip}")
+        p = [s for s in state.history.get(f"handshake:{PRIMARY_VARIANT}", ())
+             if isinstance(s, HandshakeSample)]
+        if p:
+            last = p[-1]
+            meaning = escape(last.meaning if hasattr(last, "meaning") else "")
+            rows.append(f"[$text-muted]{PRIMARY_VARIANT}: {meaning}[/]")
+        set_text(self.query_one("#hs-rows", Static), "\n".join(rows))
+        set_text(self.query_one("#hs-hold", Static), self._hold_line(p))
+        set_text(self.query_one("#hs-http", Static), self._http_line(state))
+        self.set_class(failing, "-failing")
+        self._subtitle(newest, state)
+
+    def _subtitle(self, newest: float | None, state: HandshakePaneState) -> None:
+        cadence = f"every {interval_text(state.interval)}"
+        if newest is None:
+            subtitle = f"no handshake yet · {cadence}"
+            stale = False
+        else:
+            age = state.now - newest
+            stale = age > state.stale_after
+            fresh = f"updated {age_text(age)} ago"
+            if state.paused:
+                fresh = f"[$warning]PAUSED[/] · {fresh}"
+            elif stale:
+                fresh = f"[$error]STALE[/] · {fresh}"
+            subtitle = f"{fresh} · {cadence}"
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+        self.set_class(stale, "-stale")
+
+    @staticmethod
+    def _hold_line(p: Sequence[HandshakeSample]) -> str:
+        if not p:
+            return "[b]hold[/]  [$text-muted]waiting for the first held socket[/]"
+        s = p[-1]
+        if s.classification not in ("ok", "closed-after-accept"):
+            return f"[b]hold[/]  [$text-muted]no socket to hold ({s.classification})[/]"
+        if s.classification == "closed-after-accept":
+            head = (f"[$error]closed {s.close_code} after {s.closed_at_s or 0:.1f} s[/]"
+                    + (f" ({escape(s.close_reason)})" if s.close_reason else ""))
+        else:
+            head = f"[$success]open {s.held_s or 0:.1f} s of {s.hold_s:.0f} s[/]"
+        ack = "ack ✔" if s.ack_received else "ack ✖"
+        ping = (f"ping {s.ping_rtt_ms:.1f} ms ({s.pongs_received}/{s.pings_sent})"
+                if s.ping_rtt_ms is not None else f"ping {s.pongs_received}/{s.pings_sent}")
+        app = (f"app pong {s.app_pong_ms:.1f} ms" if s.app_pong_ms is not None else
+               "app pong ✖" if s.app_ping_sent else "app ping not sent")
+        first = f"first message {s.timings_ms.first_message:.1f} ms" \
+            if s.timings_ms.first_message is not None else "no message"
+        return (f"[b]hold[/]  {head} · {ack} · {ping} · {app} · {first} · "
+                f"{s.notifications} notification(s)")
+
+    @staticmethod
+    def _http_line(state: HandshakePaneState) -> str:
+        parts = []
+        for endpoint in ("redis-health", "ws-diagnostic", "polling"):
+            samples = state.history.get(f"http:{endpoint}", ())
+            if not samples or not isinstance(samples[-1], HttpSample):
+                continue
+            s = samples[-1]
+            mark = "[$success]✔[/]" if s.ok else "[$error]✖[/]"
+            what = str(s.status) if s.status else escape(s.error_kind or "error")
+            if s.healthy is False:
+                what += " unhealthy"
+            parts.append(f"{mark} {endpoint} {what}")
+        if not parts:
+            return ""
+        return "[b]http[/]  " + "  ".join(parts)
