@@ -182,6 +182,8 @@ async def test_help_theme_pane_keys(redis_server) -> None:  # noqa: ANN001
             seen.add(app.theme)
         assert len(seen) == 4  # the four shipped themes, in turn
         pane = app.screen.query_one(ChecklistPane)
+        await pilot.press("1")
+        assert app.screen.focused is app.screen.query_one(RedisPane)
         await pilot.press("4")
         assert app.screen.focused is pane and app.screen.maximized is None
         await pilot.press("4")
