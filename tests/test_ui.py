@@ -50,7 +50,7 @@ def redis_figures(app: WsMonitorApp) -> str:
 
 
 def checklist(app: WsMonitorApp) -> str:
-    return text_of(app.screen.query_one(ChecklistPane).query_one("#checklist-body", Static))
+    return app.screen.query_one(ChecklistPane).text()
 
 
 async def test_redis_pane_shows_live_figures(redis_server) -> None:  # noqa: ANN001
@@ -185,7 +185,7 @@ async def test_help_theme_pane_keys(redis_server) -> None:  # noqa: ANN001
         await pilot.press("1")
         assert app.screen.focused is app.screen.query_one(RedisPane)
         await pilot.press("4")
-        assert app.screen.focused is pane and app.screen.maximized is None
+        assert pane.has_focus_within and app.screen.maximized is None
         await pilot.press("4")
         assert app.screen.maximized is pane
         await pilot.press("4")
@@ -212,3 +212,33 @@ async def test_export_writes_svg_and_markdown_without_secrets(redis_password, tm
     assert "redis-reachable" in md
     for text in (svgs[0].read_text(), md):
         assert redis_password.password not in text
+
+
+async def test_checklist_enter_shows_evidence_and_remedy(redis_server, unused_port) -> None:  # noqa: ANN001
+    from textual.widgets import OptionList
+
+    from wsmonitor.ui.checklist_pane import CheckDetailScreen
+
+    app = make_app(redis_url=f"redis://127.0.0.1:{unused_port}/0")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "FAIL    redis-reachable" in checklist(app))
+        options = app.screen.query_one(ChecklistPane).query_one(OptionList)
+        options.focus()
+        options.highlighted = [o.id for o in options._options].index("redis-reachable")
+        await pilot.press("enter")
+        assert isinstance(app.screen, CheckDetailScreen)
+        detail = text_of(app.screen.query_one("#check-detail", Static))
+        assert "Evidence" in detail and "refused" in detail
+        assert "What to do" in detail and "security group" in detail
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CheckDetailScreen)
+
+
+async def test_kiosk_checklist_has_nothing_to_select(redis_server) -> None:  # noqa: ANN001
+    from textual.widgets import Input, OptionList
+
+    app = make_app(redis_url=redis_server.url, kiosk=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "PASS    redis-reachable" in checklist(app))
+        assert not app.screen.query(OptionList) and not app.screen.query(Input)
+        assert not [w for w in app.screen.walk_children() if w.focusable]

@@ -55,7 +55,8 @@ class MonitorScreen(Screen[None]):
         with Container(id="panes", classes="-three" if web and redis else ""):
             if web:
                 yield HandshakePane(classes="pane", id="handshake-pane")
-            yield ChecklistPane(classes="pane", id="checklist-pane")
+            yield ChecklistPane(classes="pane", id="checklist-pane",
+                                interactive=not self.settings.kiosk)
             if redis:
                 yield RedisPane(classes="pane", id="redis-pane")
         yield Static("", id="statusbar")
@@ -143,9 +144,13 @@ class MonitorScreen(Screen[None]):
 
 
 class KioskScreen(MonitorScreen, inherit_bindings=False):
-    """The dashboard with no bindings of its own (not even focus traversal)."""
+    """The dashboard with no bindings of its own and nothing focusable."""
 
     BINDINGS: ClassVar[list[BindingType]] = []
+
+    def on_mount(self) -> None:
+        for widget in self.walk_children(with_self=False):
+            widget.can_focus = False
 
 
 class WsMonitorApp(App[int]):
@@ -244,7 +249,7 @@ class WsMonitorApp(App[int]):
             return
         if screen.maximized is pane:
             screen.minimize()
-        elif screen.focused is pane or pane.has_focus_within:
+        elif screen.focused is pane or pane.has_focus_within:  # type: ignore[union-attr]
             screen.maximize(pane, container=False)
         else:
             screen.minimize()

@@ -1,43 +1,143 @@
-"""The checklist pane: every check in the runbook's order, status as symbol and word."""
+"""The checklist pane: every check in the runbook's order, status as symbol and word.
+
+Interactive: a list; Enter on a check opens its evidence and remedy. Kiosk: plain text, nothing
+to select.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import ClassVar
 
-from textual.containers import VerticalScroll
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
 from textual.markup import escape
-from textual.widgets import Static
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
 
-from wsmonitor.checks import CheckResult
+from wsmonitor.checks import CHECKS, CheckResult
 from wsmonitor.report import SYMBOLS
-from wsmonitor.ui.format import coarse_age, set_text
+from wsmonitor.ui.format import age_text, coarse_age, set_text
 
 STATUS_STYLE = {"pass": "$success", "fail": "$error", "warn": "$warning",
                 "unknown": "$text-muted", "skipped": "$text-muted"}
+QUESTIONS = dict(CHECKS)
 
 
-class ChecklistPane(VerticalScroll):
+def row_markup(r: CheckResult, width: int, now: float) -> str:
+    """One check as one line: symbol and word, id, summary, age."""
+    style = STATUS_STYLE[r.status]
+    age = f" [$text-muted]({coarse_age(now - r.at)})[/]" if r.at else ""
+    return (f"[{style}]{SYMBOLS[r.status]} {r.status.upper():<7}[/] "
+            f"{r.id:<{width}} {escape(r.summary)}{age}")
+
+
+class CheckDetailScreen(ModalScreen[None]):
+    """One check's evidence and remedy."""
+
+    DEFAULT_CSS = """
+    CheckDetailScreen { align: center middle; }
+    CheckDetailScreen > VerticalScroll {
+        width: 110; max-width: 100%; height: auto; max-height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "dismiss", "Close")]
+
+    def __init__(self, result: CheckResult, now: float) -> None:
+        super().__init__()
+        self.result = result
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        r = self.result
+        lines = [f"[b]{escape(r.id)}[/] — {escape(QUESTIONS.get(r.id, ''))}", "",
+                 f"[{STATUS_STYLE[r.status]}]{SYMBOLS[r.status]} {r.status.upper()}[/]  "
+                 f"{escape(r.summary)}"]
+        if r.at:
+            lines.append(f"[$text-muted]newest evidence {age_text(self.now - r.at)} old[/]")
+        if r.evidence:
+            lines += ["", "[b]Evidence[/]"] + [f"  · {escape(e)}" for e in r.evidence]
+        if r.remedy:
+            lines += ["", "[b]What to do[/]", f"  {escape(r.remedy)}"]
+        lines += ["", "[$text-muted]Esc closes.[/]"]
+        with VerticalScroll():
+            yield Static("\n".join(lines), id="check-detail")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class ChecklistPane(Vertical, can_focus=False):
     """The runbook's testing checklist, ticking itself from evidence."""
 
     ALLOW_MAXIMIZE = True
-    def compose(self):  # type: ignore[override]
-        yield Static("", id="checklist-body")
+    DEFAULT_CSS = """
+    ChecklistPane > OptionList { height: 1fr; border: none; padding: 0; background: $surface 0%; }
+    ChecklistPane > VerticalScroll { height: 1fr; }
+    """
+
+    def __init__(self, *, interactive: bool = True, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.interactive = interactive
+        self._results: list[CheckResult] = []
+        self._rows: list[str] = []
+        self._now = 0.0
+
+    @property
+    def allow_maximize(self) -> bool:
+        return True
+
+    def compose(self) -> ComposeResult:
+        if self.interactive:
+            yield OptionList(id="checklist-list")
+        else:
+            with VerticalScroll():
+                yield Static("", id="checklist-body")
 
     def on_mount(self) -> None:
         self.border_title = "Checklist"
 
+    def focus(self, scroll_visible: bool = True) -> ChecklistPane:  # type: ignore[override]
+        if self.interactive:
+            self.query_one(OptionList).focus(scroll_visible)
+        return self
+
     def show(self, results: Sequence[CheckResult], now: float | None = None) -> None:
         now = time.time() if now is None else now
+        self._results, self._now = list(results), now
         width = max((len(r.id) for r in results), default=10)
-        lines = []
-        for r in results:
-            style = STATUS_STYLE[r.status]
-            age = f" [$text-muted]({coarse_age(now - r.at)})[/]" if r.at else ""
-            lines.append(f"[{style}]{SYMBOLS[r.status]} {r.status.upper():<7}[/] "
-                         f"{r.id:<{width}} {escape(r.summary)}{age}")
-        set_text(self.query_one("#checklist-body", Static), "\n".join(lines))
+        rows = [row_markup(r, width, now) for r in results]
+        if rows != self._rows:
+            self._rows = rows
+            if self.interactive:
+                options = self.query_one(OptionList)
+                highlighted = options.highlighted
+                options.clear_options()
+                options.add_options([Option(row, id=r.id) for row, r in zip(rows, results,
+                                                                             strict=True)])
+                if highlighted is not None and highlighted < len(rows):
+                    options.highlighted = highlighted
+            else:
+                set_text(self.query_one("#checklist-body", Static), "\n".join(rows))
         counts = {s: sum(1 for r in results if r.status == s) for s in SYMBOLS}
         subtitle = " ".join(f"{SYMBOLS[s]}{n}" for s, n in counts.items() if n)
+        if self.interactive:
+            subtitle += " · Enter: evidence"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
+
+    def text(self) -> str:
+        """The rows as plain text (for tests and exports)."""
+        from textual.content import Content
+
+        return "\n".join(Content.from_markup(r).plain for r in self._rows)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        result = next((r for r in self._results if r.id == event.option.id), None)
+        if result is not None:
+            self.app.push_screen(CheckDetailScreen(result, self._now))
