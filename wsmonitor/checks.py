@@ -132,6 +132,8 @@ def evaluate(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     from wsmonitor.checks_ws import websocket_checks
 
     results.update(websocket_checks(ctx, history, now))
+    if ctx.logs_configured:
+        results["consumer-errors"] = consumer_errors(ctx, history.get("logs", ()), now)
     out = []
     for cid, _question in CHECKS:
         if cid in results:
@@ -427,9 +429,83 @@ def _big(n: float) -> str:
 
 
 def diagnose(results: Sequence[CheckResult], variants: Mapping[str, Sample] | None = None,
-             *, app_runner: bool = False, service_down: bool = False) -> Diagnosis:
+             *, app_runner: bool = False, service_down: bool = False,
+             log_categories: Mapping[str, int] | None = None) -> Diagnosis:
     """The layer most likely broken (see `wsmonitor.diagnosis`)."""
     from wsmonitor.diagnosis import diagnose as _diagnose
 
     return _diagnose(results, variants, app_runner=app_runner,  # type: ignore[arg-type]
-                     service_down=service_down)
+                     service_down=service_down, log_categories=log_categories)
+
+
+LOG_REMEDY = {
+    "plan-quota": "The service hits the Redis plan's quota: see redis-commands.",
+    "max-clients": "The service cannot open Redis connections: see redis-connections.",
+    "redis-error": "The service loses Redis: see redis-reachable.",
+    "channels-timeout": "redis-py 8's 5 s socket_timeout races channels_redis's 5 s BZPOPMIN: set "
+                        "socket_timeout above 5 s in REDIS_URL / CHANNEL_LAYERS.",
+    "auth-rejected": "Sockets are rejected as anonymous: see jwt-valid.",
+    "ws-reject": "Daphne rejects handshakes: see allowed-hosts and jwt-valid.",
+    "exception-in-app": "A consumer raises: read the traceback (Enter on the logs pane's line).",
+    "traceback": "A consumer raises: read the traceback.",
+    "connect-error": "connect() fails: read the logged exception (often group_add on Redis).",
+}
+"""What to do per log category (the first category found decides the remedy)."""
+
+
+def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> CheckResult:
+    """Are the service logs free of consumer errors (over the probe's window)?"""
+    cid = "consumer-errors"
+    from wsmonitor.probes.logs import LogsSample
+
+    samples = [s for s in logs if isinstance(s, LogsSample)]
+    if not samples:
+        return CheckResult(cid, UNKNOWN, "waiting for the first read of the logs")
+    last = samples[-1]
+    if _stale(last, ctx, now):
+        return _stale_result(cid, last, now)
+    counts = {k: v for k, v in last.by_category.items() if v}
+    window = f"{last.window_seconds / 60:.0f} min" if last.window_seconds else "the window"
+    where = f"{last.source} {last.target}".strip()
+    if last.error_kind and not last.events_total:
+        return CheckResult(cid, UNKNOWN, f"the logs cannot be read: {last.error_kind}",
+                           (f"logs probe {_age(last, now)}: {last.error}",),
+                           "Fix access to the logs (credentials, region, group name, path).",
+                           last.at)
+    evidence = [f"{where}: {last.events_in_window} event(s) in the last {window}"]
+    if counts:
+        evidence.append("by category: " + ", ".join(f"{k} {v}" for k, v in
+                                                     sorted(counts.items(),
+                                                            key=lambda kv: -kv[1])))
+    recent = [e for s in samples[-20:] for e in s.events if e.severity in ("error", "warning")]
+    for event in recent[-3:]:
+        first = event.message.splitlines()[0] if event.message else ""
+        last_line = event.message.splitlines()[-1] if "\n" in event.message else ""
+        evidence.append(f"{event.label or event.category}: {first[:160]}"
+                        + (f" … {last_line[:120]}" if last_line else ""))
+    if last.error_kind:
+        evidence.append(f"the tail has a fault now: {last.error_kind}")
+    errors = last.by_severity.get("error", 0)
+    warnings = last.by_severity.get("warning", 0)
+    top = max(counts, key=lambda k: counts[k]) if counts else None
+    remedy = LOG_REMEDY.get(top or "", "Read the events in the logs pane.")
+    if errors:
+        return CheckResult(cid, FAIL, f"{errors} consumer error(s) in the last {window}"
+                           + (f", mostly {top}" if top else ""), tuple(evidence), remedy,
+                           last.at)
+    if warnings:
+        return CheckResult(cid, WARN, f"{warnings} warning(s) in the last {window}"
+                           + (f", mostly {top}" if top else ""), tuple(evidence), remedy,
+                           last.at)
+    return CheckResult(cid, PASS, f"no consumer errors in the last {window}", tuple(evidence),
+                       "", last.at)
+
+
+def log_categories(logs: Sequence[Sample]) -> dict[str, int]:
+    """Non-zero counts per category of the newest logs sample."""
+    from wsmonitor.probes.logs import LogsSample
+
+    samples = [s for s in logs if isinstance(s, LogsSample)]
+    if not samples:
+        return {}
+    return {k: v for k, v in samples[-1].by_category.items() if v}

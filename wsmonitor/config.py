@@ -80,6 +80,8 @@ class Settings:
     """CA bundle for ``wss://`` and the HTTPS checks (a private CA)."""
     polling_path: str = "/api/notifications/"
     """Path of the HTTP polling fallback, under ``api_base``."""
+    log_rules: tuple[dict[str, Any], ...] = ()
+    """The user's log classification rules (``[[log-rules]]`` in wsmonitor.toml)."""
     config: str | None = None
     """The config file that was read, if any."""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -263,6 +265,13 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigError("log-group must be a list of log group names")
             out[name] = tuple(value)
             continue
+        if name == "log_rules":
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, dict)
+                                                              for v in value):
+                raise ConfigError("log-rules must be an array of tables: [[log-rules]] with "
+                                  "category = … and pattern = …")
+            out[name] = tuple(dict(v) for v in value)
+            continue
         if kind is bool:
             if isinstance(value, str):
                 value = value.strip().lower() in ("1", "true", "yes", "on")
@@ -350,6 +359,20 @@ def _validate(s: Settings) -> None:
     if s.jwt_user_id and not s.jwt_secret:
         raise ConfigError("--jwt-user-id is given without --jwt-secret: give the signing key "
                           "(the service's SECRET_KEY) to mint tokens")
+    if s.log_rules:
+        from wsmonitor.log_rules import parse_rules
+
+        try:
+            parse_rules(s.log_rules)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}: fix that rule in the config file") from None
+    if s.log_command is not None:
+        from wsmonitor.probes.logs import parse_command
+
+        try:
+            parse_command(s.log_command)
+        except ValueError as exc:
+            raise ConfigError(f"--log-command: {exc}") from None
     if s.log_file and s.log_command:
         raise ConfigError("--log-file and --log-command are both given: tail one of them")
     if s.theme:

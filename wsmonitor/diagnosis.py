@@ -20,7 +20,8 @@ LAYERS = ("none", "platform", "proxy", "origin", "auth", "consumer", "channel-la
 
 def diagnose(results: Sequence[CheckResult],
              variants: Mapping[str, HandshakeSample] | None = None,
-             *, app_runner: bool = False, service_down: bool = False) -> Diagnosis:
+             *, app_runner: bool = False, service_down: bool = False,
+             log_categories: Mapping[str, int] | None = None) -> Diagnosis:
     """Name the broken layer.
 
     Args:
@@ -29,6 +30,7 @@ def diagnose(results: Sequence[CheckResult],
         app_runner: The endpoint is on App Runner.
         service_down: The service's own diagnostics (/api/redis-health/, /api/ws-diagnostic/)
             report Redis or the channel layer failing.
+        log_categories: Non-zero counts per log category over the logs window.
     """
     by_id = {r.id: r for r in results}
     v = variants or {}
@@ -130,8 +132,17 @@ def diagnose(results: Sequence[CheckResult],
         return Diagnosis("channel-layer", "The service's own diagnostics report a failure.",
                          rem("diagnostic-endpoints"), ("diagnostic-endpoints",))
     if st("consumer-errors") == FAIL:
-        return Diagnosis("consumer", "Consumer errors in the service logs.",
-                         rem("consumer-errors"), ("consumer-errors",))
+        top = by_id["consumer-errors"].summary
+        layer = "consumer"
+        cats = log_categories or {}
+        if cats.get("plan-quota"):
+            layer = "plan-limit"
+        elif cats.get("max-clients") or cats.get("redis-error"):
+            layer = "redis"
+        elif cats.get("channels-timeout"):
+            layer = "channel-layer"
+        return Diagnosis(layer, f"The service logs show it: {top}.", rem("consumer-errors"),
+                         ("consumer-errors",))
     if st("notification-delivery") == FAIL:
         return Diagnosis("consumer", "Handshakes work but notifications do not arrive.",
                          rem("notification-delivery"), ("notification-delivery",))

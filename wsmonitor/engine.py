@@ -86,7 +86,9 @@ class Engine:
         self.stagger = 0.2
         """Seconds between the first runs of successive probes."""
         self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.probes}
-        self._history: dict[str, deque[Sample]] = {n: deque(maxlen=history) for n in self.probes}
+        self._history: dict[str, deque[Sample]] = {
+            n: deque(maxlen=getattr(p, "history_size", None) or history)
+            for n, p in self.probes.items()}
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -115,6 +115,21 @@ def http_entry(samples: Sequence[Sample]) -> dict[str, Any] | None:
             "error": s.error, "at": _iso(s.at)}
 
 
+def logs_section(samples: Sequence[Sample]) -> dict[str, Any] | None:
+    """The ``probes.logs`` object: the source, counts per category over the window."""
+    from wsmonitor.probes.logs import LogsSample
+
+    logs = [s for s in samples if isinstance(s, LogsSample)]
+    if not logs:
+        return None
+    s = logs[-1]
+    return {"source": s.source, "mode": s.mode, "target": s.target, "groups": list(s.groups),
+            "events": s.events_in_window, "events_total": s.events_total,
+            "by_category": dict(s.by_category), "by_severity": dict(s.by_severity),
+            "window_seconds": s.window_seconds, "fallback_reason": s.fallback_reason,
+            "error_kind": s.error_kind, "error": s.error}
+
+
 def to_json_obj(run: CheckRun) -> dict[str, Any]:
     """The SPEC's JSON report, redacted."""
     obj = {
@@ -127,7 +142,7 @@ def to_json_obj(run: CheckRun) -> dict[str, Any]:
         "probes": {
             "handshake": handshake_section(run.history),
             "redis": redis_section(run.history.get("redis", ()), run.plan),
-            "logs": None,
+            "logs": logs_section(run.history.get("logs", ())),
             "http": {e: http_entry(run.history.get(f"http:{e}", ()))
                      for e in ("redis-health", "ws-diagnostic", "polling")},
         },

@@ -35,6 +35,12 @@ def build_probes(settings: Settings, only: set[str] | None = None) -> list[Probe
         tokens = TokenSource.from_settings(settings)
         probes.extend(handshake_probes(settings, hold=settings.hold, ca_file=settings.ca_file,
                                        tokens=tokens))
+    if only is None or "logs" in only:
+        from wsmonitor.probes.logs import build_logs_probe
+
+        logs = build_logs_probe(settings)
+        if logs is not None:
+            probes.append(logs)
     if settings.effective_api_base and (only is None or "http" in only):
         from wsmonitor.probes.http import http_probes
         from wsmonitor.tokens import TokenSource
@@ -137,5 +143,8 @@ def judge(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     now = _time.time() if now is None else now
     results = evaluate(ctx, history, now)
     variants = latest_variants(ctx, history, now)
+    from wsmonitor.checks import log_categories
+
     return diagnose(results, variants, app_runner=is_app_runner(ctx),
-                    service_down=service_failing(ctx, history, now)), results
+                    service_down=service_failing(ctx, history, now),
+                    log_categories=log_categories(history.get("logs", ()))), results

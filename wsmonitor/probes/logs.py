@@ -1317,6 +1317,8 @@ class LogsProbe:
         self.window = window
         self.max_events = max_events
         self.timeout = source.timeout + 5
+        self.history_size = 120
+        """Samples the engine keeps of this probe: each may carry hundreds of events."""
         self._assembler = EventAssembler(hold=hold)
         self._counts = _WindowCounts(window, bucket=max(1.0, min(10.0, window / 60)))
         self._recent: deque[LogEvent] = deque(maxlen=history)

@@ -23,6 +23,7 @@ from wsmonitor.theme_files import load_theme
 from wsmonitor.ui.checklist_pane import ChecklistPane
 from wsmonitor.ui.format import interval_text, set_text
 from wsmonitor.ui.handshake_pane import HandshakePane, HandshakePaneState
+from wsmonitor.ui.logs_pane import LogsPane
 from wsmonitor.ui.messages import SampleReceived
 from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
 
@@ -51,14 +52,20 @@ class MonitorScreen(Screen[None]):
         yield Static("Diagnosis: waiting for evidence…", id="banner")
         web = any(n.startswith(("handshake:", "http:")) for n in self.engine.probes)
         redis = "redis" in self.engine.probes
-        # Grid order: WebSocket top left, checklist right (both rows), Redis bottom left.
-        with Container(id="panes", classes="-three" if web and redis else ""):
+        logs = "logs" in self.engine.probes
+        count = 1 + web + redis + logs
+        # Grid order: WebSocket top left, checklist right, Redis bottom left, logs bottom
+        # right; with three panes the checklist takes the whole right column.
+        with Container(id="panes", classes=f"-panes-{count}"):
             if web:
                 yield HandshakePane(classes="pane", id="handshake-pane")
             yield ChecklistPane(classes="pane", id="checklist-pane",
                                 interactive=not self.settings.kiosk)
             if redis:
                 yield RedisPane(classes="pane", id="redis-pane")
+            if logs:
+                yield LogsPane(classes="pane", id="logs-pane",
+                               interactive=not self.settings.kiosk)
         yield Static("", id="statusbar")
         yield Footer()
 
@@ -118,6 +125,10 @@ class MonitorScreen(Screen[None]):
                 stale_after=max((ctx.stale_by_probe.get(n, ctx.stale_after) for n in hs),
                                 default=ctx.stale_after),
                 paused=self.engine.paused, now=now))
+        if "logs" in self.engine.probes:
+            self.query_one(LogsPane).show(history["logs"], now,
+                                          ctx.stale_by_probe.get("logs", ctx.stale_after),
+                                          self.engine.paused)
         self._show_statusbar()
 
     def _show_banner(self, layer: str, summary: str, remedy: str, now: float) -> None:
@@ -175,6 +186,8 @@ class WsMonitorApp(App[int]):
         Binding("2", "pane(2)", "Handshake", show=False),
         Binding("3", "pane(3)", "Logs", show=False),
         Binding("4", "pane(4)", "Checklist", show=False),
+        Binding("slash", "filter_logs", "Filter logs", key_display="/"),
+        Binding("j", "jump_to_failure", "Logs at failure", show=False),
         Binding("t", "next_theme", "Theme"),
         Binding("e", "export", "Export"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -254,6 +267,38 @@ class WsMonitorApp(App[int]):
         else:
             screen.minimize()
             pane.focus()
+
+    def _logs_pane(self) -> LogsPane | None:
+        found = self.screen.query(LogsPane)
+        if not found:
+            self.notify("no logs pane: give --log-group, --apprunner-service, --log-file or "
+                        "--log-command", severity="warning")
+            return None
+        return found.first()
+
+    def action_filter_logs(self) -> None:
+        pane = self._logs_pane()
+        if pane is not None:
+            pane.open_filter()
+
+    def action_jump_to_failure(self) -> None:
+        """Narrow the logs to the lines around the newest probe failure (again: back)."""
+        pane = self._logs_pane()
+        if pane is None:
+            return
+        if pane.window is not None:
+            pane.clear_window()
+            return
+        failures = [s for name in self.engine.probes if name != "logs"
+                    for s in self.engine.history(name)[-50:] if not s.ok]
+        if not failures:
+            self.notify("no probe failure to look around")
+            return
+        worst = max(failures, key=lambda s: s.at)
+        when = time.strftime("%H:%M:%S", time.localtime(worst.at))
+        label = f"lines around {when}: {worst.probe} {worst.error_kind or 'failed'}"
+        count = pane.jump_to(worst.at, label)
+        self.notify(f"{count} log line(s) around {when} ({worst.probe})")
 
     def action_next_theme(self) -> None:
         from wsmonitor.theme_files import ThemeError, load_theme, theme_names

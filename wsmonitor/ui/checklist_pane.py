@@ -76,7 +76,10 @@ class ChecklistPane(Vertical, can_focus=False):
 
     ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
-    ChecklistPane > OptionList { height: 1fr; border: none; padding: 0; background: $surface 0%; }
+    ChecklistPane > OptionList {
+        height: 1fr; border: none; padding: 0; background: $surface 0%;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     ChecklistPane > VerticalScroll { height: 1fr; }
     """
 
