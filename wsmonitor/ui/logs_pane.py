@@ -24,6 +24,12 @@ BUFFER = 5000
 DRAWN = 2000
 """Lines the log widget keeps."""
 
+DRAW_BATCH = 100
+"""Lines drawn per tick: a burst is drawn over several frames instead of freezing one."""
+
+DRAW_TICK = 0.05
+"""Seconds between drawing ticks while lines are pending."""
+
 AROUND = 30.0
 """Seconds either side of a failure that `jump_to` shows."""
 
@@ -56,6 +62,8 @@ class LogsPane(Vertical, can_focus=False):
         self.window: Window | None = None
         self._seen: Sample | None = None
         self._drawn = 0
+        self._pending: deque[LogEvent] = deque(maxlen=DRAWN)
+        """Matching events not drawn yet (older ones fall off: the widget would drop them)."""
 
     @property
     def allow_maximize(self) -> bool:
@@ -71,6 +79,14 @@ class LogsPane(Vertical, can_focus=False):
 
     def on_mount(self) -> None:
         self.border_title = "Logs"
+        self.set_interval(DRAW_TICK, self._draw_pending, name="logs-draw")
+
+    def _draw_pending(self) -> None:
+        if not self._pending:
+            return
+        log = self.query_one(RichLog)
+        for _ in range(min(DRAW_BATCH, len(self._pending))):
+            self._write(log, self._pending.popleft())
 
     def focus(self, scroll_visible: bool = True) -> LogsPane:  # type: ignore[override]
         self.query_one(RichLog).focus(scroll_visible)
@@ -94,10 +110,7 @@ class LogsPane(Vertical, can_focus=False):
                 new.extend(sample.events)
             self._seen = logs[-1]
         self.events.extend(new)
-        log = self.query_one(RichLog)
-        for event in new:
-            if self._matches(event):
-                self._write(log, event)
+        self._pending.extend(e for e in new if self._matches(e))
         if logs:
             self._counts(logs[-1])
         self._subtitle(logs[-1] if logs else None, now, stale_after, paused)
@@ -182,10 +195,10 @@ class LogsPane(Vertical, can_focus=False):
         log = self.query_one(RichLog)
         log.clear()
         self._drawn = 0
-        matching = [e for e in self.events if self._matches(e)]
-        for event in matching[-DRAWN:]:
-            self._write(log, event)
+        self._pending.clear()
+        self._pending.extend(e for e in self.events if self._matches(e))
         log.auto_scroll = self.window is None
+        self._draw_pending()
         if self._seen is not None:
             self._counts(self._seen)  # type: ignore[arg-type]
 
