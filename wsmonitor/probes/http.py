@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from wsmonitor.probes._errors import exception_chain
 from wsmonitor import __version__
 from wsmonitor.samples import Sample, register_sample_type
 from wsmonitor.secrets import MASK, redact
@@ -113,7 +114,7 @@ class HttpSample(Sample):
 
 def classify_http_error(exc: BaseException) -> str:
     """Name an httpx failure: one of `ERROR_TEXT`'s transport kinds."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     low = " | ".join(str(e) for e in chain).lower()
     if isinstance(exc, httpx.TimeoutException) or any(isinstance(e, TimeoutError)
                                                        for e in chain):
@@ -343,17 +344,6 @@ def _first_message(data: Any, clean: Any) -> str | None:
         if isinstance(value, str) and value:
             return clean(value)[:_MAX_VALUE]
     return None
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen and len(out) < 10:
-        out.append(cur)
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return out
 
 
 def _ms(started: float) -> float:

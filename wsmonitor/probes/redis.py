@@ -18,6 +18,7 @@ from redis import exceptions as rexc
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from wsmonitor.probes._errors import exception_chain
 from wsmonitor.plans import Plan
 from wsmonitor.redis_url import parse_redis_url
 from wsmonitor.samples import LatencyStats, RedisSample
@@ -78,7 +79,7 @@ def classify_redis_error(exc: BaseException) -> RedisError:
     Returns:
         The kind (one of `ERROR_TEXT`'s keys) and a redacted message.
     """
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     text = " | ".join(str(e) for e in chain)
     low = text.lower()
     for needle, kind in UPSTASH_ERRORS.items():
@@ -115,17 +116,6 @@ def classify_redis_error(exc: BaseException) -> RedisError:
     if "connection closed" in low or "closed by server" in low:
         return RedisError("closed", _msg("closed", exc))
     return RedisError("error", _msg("error", exc))
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen and len(out) < 10:
-        out.append(cur)
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return out
 
 
 def _msg(kind: str, exc: BaseException) -> str:
