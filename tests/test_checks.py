@@ -92,8 +92,10 @@ def test_max_clients_error_is_a_connection_failure() -> None:
     r = by_id(results)
     assert r["redis-connections"].status == "fail"
     assert r["redis-reachable"].status == "fail"
-    # unreachable because of the cap: the first verdict is Redis (the service cannot connect)
-    assert diagnose(results).layer == "redis"
+    # Redis answers, but refuses at its cap: the fix is the plan (or maxclients), not Redis
+    d = diagnose(results)
+    assert d.layer == "plan-limit" and "redis-connections" in d.checks
+    assert "maxclients" in d.remedy
 
 
 def test_command_quota_projection_uses_service_rate_plus_monitor_steady_spend() -> None:

@@ -192,3 +192,8 @@ def test_redis_py_http_error_embeds_url() -> None:
     err = HttpError(500, f"https://admin:{PASSWORD}@db.example.com/v1/health?token={JWT}")
     out = redact(err)
     assert out == f"HTTP 500 for https://admin:{MASK}@db.example.com/v1/health?token={MASK}"
+
+
+def test_prose_about_tokens_is_not_masked() -> None:
+    assert redact("no token: give --token") == "no token: give --token"
+    assert redact("token: eyJ0eXAiOiJKV1QifQabcdef") == f"token: {MASK}"

@@ -132,6 +132,9 @@ def evaluate(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     from wsmonitor.checks_ws import websocket_checks
 
     results.update(websocket_checks(ctx, history, now))
+    from wsmonitor.checks_delivery import delivery_checks
+
+    results.update(delivery_checks(ctx, history, now))
     if ctx.logs_configured:
         results["consumer-errors"] = consumer_errors(ctx, history.get("logs", ()), now)
     out = []
@@ -430,12 +433,14 @@ def _big(n: float) -> str:
 
 def diagnose(results: Sequence[CheckResult], variants: Mapping[str, Sample] | None = None,
              *, app_runner: bool = False, service_down: bool = False,
-             log_categories: Mapping[str, int] | None = None) -> Diagnosis:
+             log_categories: Mapping[str, int] | None = None,
+             signals: object = None) -> Diagnosis:
     """The layer most likely broken (see `wsmonitor.diagnosis`)."""
     from wsmonitor.diagnosis import diagnose as _diagnose
 
     return _diagnose(results, variants, app_runner=app_runner,  # type: ignore[arg-type]
-                     service_down=service_down, log_categories=log_categories)
+                     service_down=service_down, log_categories=log_categories,
+                     signals=signals)  # type: ignore[arg-type]
 
 
 LOG_REMEDY = {
@@ -485,13 +490,36 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> Ch
                         + (f" … {last_line[:120]}" if last_line else ""))
     if last.error_kind:
         evidence.append(f"the tail has a fault now: {last.error_kind}")
+    # Judge errors by how recent they are: a 15-minute window must not keep a wall display red
+    # for 15 minutes after the incident ended.
+    recent_errors = [e for s in samples for e in s.events
+                     if e.severity == "error" and e.timestamp >= now - RECENT_ERRORS]
     errors = last.by_severity.get("error", 0)
     warnings = last.by_severity.get("warning", 0)
-    top = max(counts, key=lambda k: counts[k]) if counts else None
+    if ctx.url_configured:
+        # wsmonitor's own no-token / no-origin / wrong-origin probes are rejected on purpose.
+        own = sum(counts.get(c, 0) for c in SELF_INFLICTED)
+        if own:
+            evidence.append(f"{own} rejection(s) expected: wsmonitor's own no-token, no-origin "
+                            "and wrong-origin probes are rejected on purpose")
+        warnings = max(0, warnings - own)
+    error_counts = {k: v for k, v in counts.items() if _log_severity(k) == "error"}
+    top = max(error_counts, key=lambda k: error_counts[k]) if error_counts else (
+        max(counts, key=lambda k: counts[k]) if counts else None)
     remedy = LOG_REMEDY.get(top or "", "Read the events in the logs pane.")
+    if recent_errors:
+        recent_top: dict[str, int] = {}
+        for e in recent_errors:
+            recent_top[e.category or "error"] = recent_top.get(e.category or "error", 0) + 1
+        top = max(recent_top, key=lambda k: recent_top[k])
+        remedy = LOG_REMEDY.get(top, "Read the events in the logs pane.")
+        return CheckResult(cid, FAIL, f"{len(recent_errors)} consumer error(s) in the last "
+                           f"{RECENT_ERRORS / 60:.0f} min, mostly {top}", tuple(evidence), remedy,
+                           last.at)
     if errors:
-        return CheckResult(cid, FAIL, f"{errors} consumer error(s) in the last {window}"
-                           + (f", mostly {top}" if top else ""), tuple(evidence), remedy,
+        return CheckResult(cid, WARN, f"{errors} consumer error(s) in the last {window}, none in "
+                           f"the last {RECENT_ERRORS / 60:.0f} min"
+                           + (f" (mostly {top})" if top else ""), tuple(evidence), remedy,
                            last.at)
     if warnings:
         return CheckResult(cid, WARN, f"{warnings} warning(s) in the last {window}"
@@ -501,11 +529,28 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> Ch
                        "", last.at)
 
 
-def log_categories(logs: Sequence[Sample]) -> dict[str, int]:
-    """Non-zero counts per category of the newest logs sample."""
+RECENT_ERRORS = 180.0
+"""Seconds within which a logged error fails consumer-errors (older ones in the window warn)."""
+
+SELF_INFLICTED = ("ws-reject", "auth-rejected")
+"""Log categories that wsmonitor's own rejected variants produce."""
+
+
+def _log_severity(category: str) -> str:
+    from wsmonitor.log_rules import default_rules
+
+    return default_rules().severity(category)
+
+
+def log_categories(logs: Sequence[Sample], now: float | None = None) -> dict[str, int]:
+    """Counts per category of the error events logged in the last `RECENT_ERRORS` seconds."""
     from wsmonitor.probes.logs import LogsSample
 
-    samples = [s for s in logs if isinstance(s, LogsSample)]
-    if not samples:
-        return {}
-    return {k: v for k, v in samples[-1].by_category.items() if v}
+    now = time.time() if now is None else now
+    out: dict[str, int] = {}
+    for s in logs:
+        if isinstance(s, LogsSample):
+            for e in s.events:
+                if e.severity == "error" and e.category and e.timestamp >= now - RECENT_ERRORS:
+                    out[e.category] = out.get(e.category, 0) + 1
+    return out

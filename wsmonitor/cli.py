@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from wsmonitor import __version__
 
-COMMANDS = ("dashboard", "check", "demo", "replay", "token")
+COMMANDS = ("dashboard", "check", "demo", "replay", "token", "serve")
 SECTIONS = ("redis", "handshake", "logs", "http")
 """What ``check --only`` accepts."""
 
@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wsmonitor",
         description="Which layer broke the WebSocket notifications — platform, proxy, origin, "
                     "auth, consumer, channel layer, Redis or plan limit — with evidence.",
-        epilog="Commands: dashboard (default), check, demo, replay, token. `wsmonitor COMMAND --help` for "
-               "each. Exit status: 0 nothing failed, 1 a check failed, 2 bad input. "
+        epilog="Commands: dashboard (default), check, demo, replay, token, serve. "
+               "`wsmonitor COMMAND --help` for each. Exit status: 0 nothing failed, 1 a check "
+               "failed, 2 bad input. "
                "Precedence: flag > environment > wsmonitor.toml > default.",
     )
     parser.add_argument("--version", action="version", version=f"wsmonitor {__version__}")
@@ -116,11 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"comma-separated subset of {','.join(SECTIONS)}")
     check.add_argument("--samples", type=int, default=3, metavar="N",
                        help="Redis runs to take (two or more give a command rate; default 3)")
-    demo = sub.add_parser("demo", help="start a local demo target and open the dashboard on it",
-                          description="Start a local redis-server on a free loopback port (or "
-                                      "use one already listening on 127.0.0.1:6379) and open "
-                                      "the dashboard on it.")
-    _common(demo)
+    _demo_parser(sub)
     replay = sub.add_parser(
         "replay", help="play a --record FILE.jsonl through the dashboard",
         description="Play a recording made with --record through the same dashboard and checks: "
@@ -145,7 +142,67 @@ def build_parser() -> argparse.ArgumentParser:
                        help="describe --token (or WSMONITOR_TOKEN) instead of minting")
     token.add_argument("--token", help="the token to inspect [WSMONITOR_TOKEN]")
     token.add_argument("--config", metavar="PATH", help="settings file")
+    serve = sub.add_parser(
+        "serve", help="serve the dashboard to a browser (textual-serve)",
+        description="Serve the dashboard to a browser through textual-serve: one dashboard, "
+                    "with its own probes, per browser tab. textual-serve has no "
+                    "authentication: keep the default loopback address, or put an "
+                    "authenticating proxy in front. Ctrl+C stops it.")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; anything else warns)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="the address browsers use, behind a proxy (default: the address "
+                            "the browser asked for)")
     return parser
+
+
+def _demo_parser(sub: Any) -> None:
+    from wsmonitor.demo.faults import FAULTS
+
+    demo = sub.add_parser(
+        "demo", help="start the built-in demo target (with fault switches) and open the "
+                     "dashboard on it",
+        description="Start a local target that behaves like the runbook's stack — a WebSocket "
+                    "notification endpoint (Origin and JWT checks, connection.ack, ping/pong, "
+                    "a notification every few seconds), /api/redis-health/, /api/ws-diagnostic/ "
+                    "and the polling endpoint, a Redis (redis-server when installed, else an "
+                    "embedded one) and a Daphne-like log — and open the dashboard on it. In the "
+                    "dashboard, f opens the fault switches.",
+        epilog="Faults: " + "; ".join(f"{f.name} ({f.title})" for f in FAULTS) + ".")
+    demo.add_argument("--fault", action="append", metavar="NAME",
+                      choices=[f.name for f in FAULTS],
+                      help="switch a fault on from the start (repeatable)")
+    demo.add_argument("--redis", default="auto", choices=("auto", "redis-server", "embedded"),
+                      help="the demo's Redis: redis-server when on PATH (auto, the default), "
+                           "or the embedded one (pip install 'wsmonitor[demo]')")
+    demo.add_argument("--target-only", action="store_true",
+                      help="run the target without the dashboard: print where it is, write a "
+                           "wsmonitor.toml for it, take fault commands on stdin")
+    d = demo.add_argument_group("display")
+    d.add_argument("--config", metavar="PATH", help="settings file for the display options "
+                   "(default ./wsmonitor.toml when present; its target settings are replaced)")
+    d.add_argument("--theme", help="theme name or file [WSMONITOR_THEME]")
+    d.add_argument("--interval", type=float, metavar="SECONDS",
+                   help="base probe interval (default 2)")
+    d.add_argument("--hold", type=float, metavar="SECONDS",
+                   help="how long the stays-open probe keeps a socket (default 30)")
+    d.add_argument("--redis-plan", metavar="PLAN", help="plan limits to judge the demo's Redis "
+                   "by, e.g. upstash-free-2024 [WSMONITOR_REDIS_PLAN]")
+    d.add_argument("--max-connections", type=_positive_int, metavar="N",
+                   help="override the plan's connection cap")
+    d.add_argument("--max-commands", metavar="N[/day|/month]",
+                   help="override the plan's command quota")
+    d.add_argument("--redis-budget", type=float, metavar="PERCENT",
+                   help="share of the plan's command quota wsmonitor may spend (default 5)")
+    d.add_argument("--kiosk", action="store_true", default=None,
+                   help="read-only dashboard (no fault keys: use --fault)")
+    d.add_argument("--record", metavar="FILE.jsonl", help="append every sample to a JSONL file")
+
+
+DEMO_ENVIRONMENT = ("WSMONITOR_THEME", "WSMONITOR_REDIS_PLAN")
+"""The only variables ``demo`` reads: the target's come from the demo itself."""
 
 
 def _settings_flags(ns: argparse.Namespace) -> dict[str, Any]:
@@ -200,6 +257,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
         return cmd_replay(ns)
     if ns.command == "token":
         return cmd_token(ns)
+    if ns.command == "serve":
+        return cmd_serve(ns)
     return cmd_dashboard(ns)
 
 
@@ -364,20 +423,67 @@ def cmd_token(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(ns: argparse.Namespace) -> int:
-    from wsmonitor.config import with_overrides
-    from wsmonitor.demo.target import DemoRedis, DemoUnavailable
-
+def cmd_serve(ns: argparse.Namespace) -> int:
     settings = _load(ns)
+    if not (settings.redis_url or settings.url):
+        raise UsageError("nothing to serve: give --redis-url (or REDIS_URL) and/or --url")
+    from wsmonitor.serve import ServeError, serve
+
     try:
-        redis = DemoRedis.start()
-    except DemoUnavailable as exc:
+        return serve(settings, host=ns.host, port=ns.port, public_url=ns.public_url)
+    except ServeError as exc:
         raise UsageError(str(exc)) from None
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    from wsmonitor.config import load_settings
+    from wsmonitor.demo.stack import DemoStack
+    from wsmonitor.demo.target import DemoUnavailable
+
+    environ = {k: v for k, v in os.environ.items() if k in DEMO_ENVIRONMENT}
+    base = load_settings(_settings_flags(ns), environ=environ, config_path=ns.config)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM, and SIGHUP (the terminal closed), stop the demo like Ctrl+C: the redis-server it
+    # started is stopped by PID rather than left behind.
+    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        demo_settings = with_overrides(settings, redis_url=redis.url)
-        return cmd_dashboard(ns, demo_settings)
+        try:
+            stack = DemoStack.start(ns.fault or (), redis=ns.redis)
+        except DemoUnavailable as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            if ns.target_only:
+                from wsmonitor.demo.headless import serve
+
+                return serve(stack, sys.stdin, sys.stdout)
+            settings = stack.monitor_settings(base)
+            engine = stack.build_engine(settings)
+            recorder = _recorder(settings, engine)
+            if settings.kiosk:
+                from wsmonitor.ui.app import create_app
+
+                app = create_app(settings, engine)
+            else:
+                from wsmonitor.demo.app import DemoApp
+
+                app = DemoApp(settings, engine, stack)
+            try:
+                app.run()
+            finally:
+                if recorder is not None:
+                    recorder.close()
+            return app.return_code or 0
+        finally:
+            stack.stop()
     finally:
-        redis.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

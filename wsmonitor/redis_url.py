@@ -108,12 +108,13 @@ def parse_redis_url(url: str) -> ParsedRedisUrl:
     if scheme == "unix":
         # redis-py accepts user-info here too: unix://[user]:password@/path/to/redis.sock
         path, _, query = rest.partition("?")
-        if not path.startswith("/") and "@/" in path:
-            userinfo, path = path.rsplit("@/", 1)
-            path = "/" + path
+        if not path.startswith("/") and "@" in path:
+            userinfo, path = path.rsplit("@", 1)
             username, password = _split_userinfo(userinfo)
-        if not path:
-            raise RedisUrlError("has no socket path: unix:///path/to/redis.sock")
+        if not path.startswith("/"):
+            # Never echo what is there: it may be the rest of a password.
+            raise RedisUrlError("has no socket path: unix:///path/to/redis.sock (or "
+                                "unix://:PASSWORD@/path/to/redis.sock)")
         return ParsedRedisUrl(scheme, username, password, "", None, "", parse_qs(query),
                               path=path)
     if "@" in rest:

@@ -13,6 +13,7 @@ from wsmonitor.recorder import HEADER_TYPE
 from wsmonitor.samples import Sample, sample_from_dict
 
 # Importing the probe modules registers their sample types for `sample_from_dict`.
+import wsmonitor.probes.channel_layer  # noqa: E402,F401  isort: skip
 import wsmonitor.probes.handshake  # noqa: E402,F401  isort: skip
 import wsmonitor.probes.http  # noqa: E402,F401  isort: skip
 import wsmonitor.probes.logs  # noqa: E402,F401  isort: skip

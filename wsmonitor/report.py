@@ -10,6 +10,7 @@ from typing import Any
 
 from wsmonitor import __version__
 from wsmonitor.checks import FAIL, CheckResult, Diagnosis, command_rate
+from wsmonitor.checks_delivery import channel_layer_report, timing_lines
 from wsmonitor.plans import Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
 from wsmonitor.samples import RedisSample, Sample
@@ -143,6 +144,7 @@ def to_json_obj(run: CheckRun) -> dict[str, Any]:
             "handshake": handshake_section(run.history),
             "redis": redis_section(run.history.get("redis", ()), run.plan),
             "logs": logs_section(run.history.get("logs", ())),
+            "channel_layer": channel_layer_report(run.history),
             "http": {e: http_entry(run.history.get(f"http:{e}", ()))
                      for e in ("redis-health", "ws-diagnostic", "polling")},
         },
@@ -202,9 +204,11 @@ def render_markdown(run: CheckRun) -> str:
             lines += ["", f"**Remedy:** {c.remedy}"]
         lines.append("")
     redis = redis_section(run.history.get("redis", ()), run.plan)
+    timings = timing_lines(run.history)
     if redis and redis["latency_ms"]:
         lat = redis["latency_ms"]
-        lines += ["## Timings", "",
-                  f"- Redis PING: p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms, "
-                  f"max {lat['max']} ms ({lat['samples']} pings)", ""]
+        timings.insert(0, f"- Redis PING: p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 "
+                       f"{lat['p99']} ms, max {lat['max']} ms ({lat['samples']} pings)")
+    if timings:
+        lines += ["## Timings", "", *timings, ""]
     return redact("\n".join(lines))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from wsmonitor.checks import CheckContext, CheckResult, Diagnosis, TokenFacts, diagnose, \
     evaluate
@@ -27,14 +28,24 @@ def build_probes(settings: Settings, only: set[str] | None = None) -> list[Probe
         probes.append(RedisProbe(settings.redis_url, plan=settings.plan,
                                  budget_percent=settings.redis_budget,
                                  ca_file=settings.redis_ca))
+    channel_layer = None
+    if settings.redis_url and not settings.kiosk and (only is None or "redis" in only):
+        from wsmonitor.probes.channel_layer import channel_layer_probe
+
+        channel_layer = channel_layer_probe(settings, only)
     tokens = None
     if settings.url and (only is None or "handshake" in only):
         from wsmonitor.probes.handshake import handshake_probes
         from wsmonitor.tokens import TokenSource
 
         tokens = TokenSource.from_settings(settings)
-        probes.extend(handshake_probes(settings, hold=settings.hold, ca_file=settings.ca_file,
-                                       tokens=tokens))
+        shakes = handshake_probes(settings, hold=settings.hold, ca_file=settings.ca_file,
+                                  tokens=tokens)
+        if channel_layer is not None:
+            from wsmonitor.probes.channel_layer import wire_delivery
+
+            wire_delivery(channel_layer, shakes)
+        probes.extend(shakes)
     if only is None or "logs" in only:
         from wsmonitor.probes.logs import build_logs_probe
 
@@ -48,7 +59,24 @@ def build_probes(settings: Settings, only: set[str] | None = None) -> list[Probe
         probes.extend(http_probes(settings, polling_path=settings.polling_path,
                                   ca_file=settings.ca_file,
                                   tokens=tokens or TokenSource.from_settings(settings)))
+    if channel_layer is not None:
+        probes.append(channel_layer)
+        redis_probe = next((p for p in probes if p.name == "redis"), None)
+        if redis_probe is not None:
+            share_redis_budget(redis_probe, channel_layer)
     return probes
+
+
+def share_redis_budget(redis_probe: Any, channel_layer: Any) -> None:
+    """One budget and one count for everything wsmonitor sends to Redis.
+
+    The channel-layer probe's commands are the monitor's own, not the service's; and the two
+    probes split ``--redis-budget`` instead of each spending all of it.
+    """
+    redis_probe.add_own_commands_source(lambda: channel_layer.own_commands)
+    if redis_probe.budget_per_day and channel_layer.budget_per_day:
+        redis_probe.budget_percent /= 2
+        channel_layer.budget_per_day /= 2
 
 
 def build_engine(settings: Settings, only: set[str] | None = None) -> Engine:
@@ -59,6 +87,8 @@ def build_engine(settings: Settings, only: set[str] | None = None) -> Engine:
 def check_context(settings: Settings, engine: Engine | None = None,
                   only: set[str] | None = None) -> CheckContext:
     """The facts the rules need, with no secret in them."""
+    from wsmonitor.probes.channel_layer import channel_layer_facts
+
     findings = tuple(lint_redis_url(settings.redis_url, ca_file=settings.redis_ca)) \
         if settings.redis_url else ()
     budget = own = None
@@ -73,6 +103,12 @@ def check_context(settings: Settings, engine: Engine | None = None,
             budget = getattr(probe, "budget_per_day", None)
             own_fn = getattr(probe, "own_commands_per_day", None)
             own = own_fn(base) if own_fn else None
+            layer = engine.probes.get("channel-layer")
+            if own is not None and layer is not None:
+                own += layer.own_commands_per_day(base)  # type: ignore[attr-defined]
+                layer_budget = getattr(layer, "budget_per_day", None)
+                if budget and layer_budget:
+                    budget += layer_budget
 
     def wanted(section: str) -> bool:
         return only is None or section in only
@@ -92,6 +128,7 @@ def check_context(settings: Settings, engine: Engine | None = None,
         stale_by_probe=stale_by_probe,
         redis_budget_per_day=budget,
         own_commands_per_day=own,
+        extra={"channel_layer": channel_layer_facts(settings, only)},
     )
 
 
@@ -144,7 +181,9 @@ def judge(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     results = evaluate(ctx, history, now)
     variants = latest_variants(ctx, history, now)
     from wsmonitor.checks import log_categories
+    from wsmonitor.diagnosis import signals
 
     return diagnose(results, variants, app_runner=is_app_runner(ctx),
                     service_down=service_failing(ctx, history, now),
-                    log_categories=log_categories(history.get("logs", ()))), results
+                    log_categories=log_categories(history.get("logs", ()), now),
+                    signals=signals(ctx, history, now)), results

@@ -39,8 +39,12 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
 _KV_SECRET = re.compile(
     r"(?i)(?P<key>\b(?:password|passwd|secret|secret_key|jwt_secret|aws_secret_access_key|"
-    r"aws_session_token|token)['\"]?\s*[:=]\s*['\"]?)(?P<val>[^\s'\",}&]+)"
+    r"aws_session_token)['\"]?\s*[:=]\s*['\"]?)(?P<val>[^\s'\",}&]+)"
+    r"|(?P<tkey>\btoken['\"]?\s*(?:=\s*['\"]?(?=[^\s'\",}&])|[:]\s*['\"]?"
+    r"(?=[^\s'\",}&]{12,})))(?P<tval>[^\s'\",}&]+)"
 )
+"""``password=…``, ``secret: …``; for ``token`` only a value long enough to be one, so prose
+like "no token: give --token" survives."""
 
 _AWS_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
 
@@ -117,7 +121,7 @@ def redact(text: Any) -> str:
     s = _URL_USERINFO.sub(_mask_userinfo, s)
     s = _QUERY_SECRET.sub(lambda m: m.group("key") + MASK, s)
     s = _AUTH_HEADER.sub(lambda m: m.group("key") + MASK, s)
-    s = _KV_SECRET.sub(lambda m: m.group("key") + MASK, s)
+    s = _KV_SECRET.sub(lambda m: (m.group("key") or m.group("tkey")) + MASK, s)
     s = _JWT.sub(MASK, s)
     s = _AWS_KEY_ID.sub(MASK, s)
     return s

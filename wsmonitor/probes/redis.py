@@ -11,6 +11,7 @@ import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -159,12 +160,22 @@ class RedisProbe:
         self._name_denied = False
         self.own_commands = 0
         """Commands this probe has sent, connection set-up included."""
+        self._other_own: list[Callable[[], int]] = []
         self.reconnects = 0
         self._connects = 0
         self._info_samples = 0
         """INFO answers received so far."""
         self._last_info: tuple[float, int, int] | None = None
         """(monotonic time, total_commands_processed, own commands before that INFO)."""
+
+    def add_own_commands_source(self, count: Callable[[], int]) -> None:
+        """Count another probe's commands to this Redis as the monitor's own."""
+        self._other_own.append(count)
+
+    @property
+    def monitor_commands(self) -> int:
+        """Every command wsmonitor has sent to this Redis (this probe's and the others')."""
+        return self.own_commands + sum(count() for count in self._other_own)
 
     # --- budget ------------------------------------------------------------------------------
 
@@ -295,7 +306,7 @@ class RedisProbe:
 
     async def _info(self, client: aioredis.Redis, latencies: list[float],
                     started: float) -> RedisSample:
-        own_before = self.own_commands
+        own_before = self.monitor_commands
         self.own_commands += 1
         try:
             info = await client.info()
@@ -337,7 +348,7 @@ class RedisProbe:
             duration_ms=(time.perf_counter() - started) * 1000,
             latencies_ms=tuple(round(v, 4) for v in latencies),
             window=LatencyStats.of(list(self._window)),
-            own_commands_total=self.own_commands, reconnects=self.reconnects,
+            own_commands_total=self.monitor_commands, reconnects=self.reconnects,
             server=self.server, tls=self.tls,
             **fields,  # type: ignore[arg-type]
         )

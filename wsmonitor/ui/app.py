@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
@@ -14,7 +15,9 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Static
 
+from wsmonitor.checks import CheckResult, Diagnosis
 from wsmonitor.config import Settings
+from wsmonitor.diagnosis import VerdictTracker, streaks
 from wsmonitor.engine import Engine
 from wsmonitor.runtime import check_context, judge
 from wsmonitor.samples import RedisSample
@@ -45,7 +48,8 @@ class MonitorScreen(Screen[None]):
         self.settings = settings
         self.engine = engine
         self._unsubscribe = None
-        self._first_verdict: tuple[str, float] | None = None
+        self._verdicts = VerdictTracker()
+        """Hysteresis for the banner: one odd sample never flips the verdict."""
         self._ticks = 0
 
     def compose(self) -> ComposeResult:
@@ -56,7 +60,8 @@ class MonitorScreen(Screen[None]):
         count = 1 + web + redis + logs
         # Grid order: WebSocket top left, checklist right, Redis bottom left, logs bottom
         # right; with three panes the checklist takes the whole right column.
-        with Container(id="panes", classes=f"-panes-{count}"):
+        with Container(id="panes", classes=f"-panes-{count}"
+                       + ("" if web else " -checklist-first")):
             if web:
                 yield HandshakePane(classes="pane", id="handshake-pane")
             yield ChecklistPane(classes="pane", id="checklist-pane",
@@ -98,7 +103,7 @@ class MonitorScreen(Screen[None]):
         history = {name: self.engine.history(name) for name in self.engine.probes}
         ctx = check_context(self.settings, self.engine)
         diagnosis, results = judge(ctx, history, now)
-        self._show_banner(diagnosis.layer, diagnosis.summary, diagnosis.remedy, now)
+        self._show_banner(diagnosis, now, results)
         self.query_one(ChecklistPane).show(results, now)
         if "redis" in self.engine.probes:
             probe = self.engine.probes["redis"]
@@ -111,7 +116,10 @@ class MonitorScreen(Screen[None]):
                 and getattr(probe, "budget_per_day", None) else None,
                 commands_per_run=getattr(probe, "commands_per_run", 0),
                 budget_percent=self.settings.redis_budget,
-                budget_per_day=getattr(probe, "budget_per_day", None),
+                budget_per_day=ctx.redis_budget_per_day,
+                own_per_day=ctx.own_commands_per_day,
+                shared_with="channel-layer round trips" if "channel-layer" in self.engine.probes
+                else "",
                 server=getattr(probe, "server", ""), paused=self.engine.paused,
                 stale_after=ctx.stale_by_probe.get("redis", ctx.stale_after), now=now))
         hs = [n for n in self.engine.probes if n.startswith("handshake:")]
@@ -131,15 +139,19 @@ class MonitorScreen(Screen[None]):
                                           self.engine.paused)
         self._show_statusbar()
 
-    def _show_banner(self, layer: str, summary: str, remedy: str, now: float) -> None:
-        if self._first_verdict is None or self._first_verdict[0] != layer:
-            self._first_verdict = (layer, now)
-        since = time.strftime("%H:%M:%S", time.localtime(self._first_verdict[1]))
+    def _show_banner(self, diagnosis: Diagnosis, now: float,
+                     results: Sequence[CheckResult] = ()) -> None:
+        history = {name: self.engine.history(name) for name in self.engine.probes}
+        shown = self._verdicts.update(diagnosis, now, results, streaks(history))
+        layer, summary, remedy = shown.layer, shown.summary, shown.remedy
+        since = time.strftime("%H:%M:%S", time.localtime(self._verdicts.since or now))
+        pending = self._verdicts.pending
+        moving = f" · evidence turning to {escape(pending.layer)}, confirming" if pending else ""
         banner = self.query_one("#banner", Static)
         word = {"none": "[$success]✔ nothing broken found[/]",
                 "unknown": "[$secondary]? not decided yet[/]"}.get(
             layer, f"[$error]✖ broken layer: {escape(layer)}[/]")
-        set_text(banner, f"[b]Diagnosis[/] {word} [$text-muted](since {since})[/]\n"
+        set_text(banner, f"[b]Diagnosis[/] {word} [$text-muted](since {since}{moving})[/]\n"
                  f"{escape(redact(summary))}\n[b]Do first:[/] {escape(redact(remedy))}")
         banner.set_class(layer == "none", "-layer-none")
         banner.set_class(layer == "unknown", "-layer-unknown")
@@ -176,6 +188,7 @@ class WsMonitorApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "wsmonitor"
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar = [(0, "-tiny"), (26, "-short"), (34, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("p", "toggle_pause", "Pause/resume"),

@@ -27,12 +27,18 @@ STATUS_STYLE = {"pass": "$success", "fail": "$error", "warn": "$warning",
 QUESTIONS = dict(CHECKS)
 
 
-def row_markup(r: CheckResult, width: int, now: float) -> str:
+SUMMARY_ROOM = 16
+"""Columns a summary needs to say anything: below that a row is symbol, word and id."""
+
+
+def row_markup(r: CheckResult, width: int, now: float, summary: bool = True) -> str:
     """One check as one line: symbol and word, id, summary, age."""
     style = STATUS_STYLE[r.status]
+    head = f"[{style}]{SYMBOLS[r.status]} {r.status.upper():<7}[/] "
+    if not summary:
+        return head + r.id
     age = f" [$text-muted]({coarse_age(now - r.at)})[/]" if r.at else ""
-    return (f"[{style}]{SYMBOLS[r.status]} {r.status.upper():<7}[/] "
-            f"{r.id:<{width}} {escape(r.summary)}{age}")
+    return f"{head}{r.id:<{width}} {escape(r.summary)}{age}"
 
 
 class CheckDetailScreen(ModalScreen[None]):
@@ -113,7 +119,8 @@ class ChecklistPane(Vertical, can_focus=False):
         now = time.time() if now is None else now
         self._results, self._now = list(results), now
         width = max((len(r.id) for r in results), default=10)
-        rows = [row_markup(r, width, now) for r in results]
+        room = (self.content_size.width or 200) - (10 + width + 1)
+        rows = [row_markup(r, width, now, summary=room >= SUMMARY_ROOM) for r in results]
         if rows != self._rows:
             self._rows = rows
             if self.interactive:
@@ -132,6 +139,10 @@ class ChecklistPane(Vertical, can_focus=False):
             subtitle += " · Enter: evidence"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
+
+    def on_resize(self) -> None:
+        if self._results:
+            self.show(self._results, self._now)
 
     def text(self) -> str:
         """The rows as plain text (for tests and exports)."""

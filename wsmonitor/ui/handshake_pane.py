@@ -29,6 +29,9 @@ LETTER = {
 
 REJECTED = frozenset({"forbidden", "unauthorized"})
 
+SHORT_ENDPOINT = {"redis-health": "health", "ws-diagnostic": "diagnostic"}
+"""HTTP endpoint names in a narrow pane."""
+
 
 def expected(variant: str, s: HandshakeSample) -> bool:
     """Whether the outcome is what a healthy service gives this variant."""
@@ -66,6 +69,8 @@ class HandshakePane(Vertical, can_focus=True):
     HandshakePane > #hs-rows { text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
+    _state: HandshakePaneState | None = None
+
     def compose(self) -> ComposeResult:
         yield Static("waiting for the first handshake…", id="hs-rows")
         yield Static("", id="hs-hold")
@@ -74,46 +79,49 @@ class HandshakePane(Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.border_title = "WebSocket"
 
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
+
     def show(self, state: HandshakePaneState) -> None:
-        """Redraw from a state."""
+        """Redraw from a state, with as many columns as the pane's width holds."""
+        self._state = state
         title = f"WebSocket · {escape(state.endpoint)}"
         if title != self.border_title:
             self.border_title = title
-        rows = ["[b]  variant       outcome              status   dns   tcp   tls  upgr ms"
-                "  recent[/]"]
+        width = self.content_size.width or 200
+        short = not self.screen.has_class("-tall")
+        rows: list[str] = []
         newest: float | None = None
         failing = False
+        table: list[tuple[str, HandshakeSample | None, list[HandshakeSample]]] = []
         for variant in VARIANTS:
             samples = [s for s in state.history.get(f"handshake:{variant}", ())
                        if isinstance(s, HandshakeSample)]
-            if not samples:
+            table.append((variant, samples[-1] if samples else None, samples))
+        outcome_width = max((len(s.classification) for _, s, _ in table if s), default=9)
+        columns, strip = _columns(width, outcome_width)
+        if short:  # no header row to name the timings: status and recent outcomes only
+            columns = [c for c in columns if c in ("status", "recent")]
+        else:
+            rows.append("[b]" + _header(columns, outcome_width) + "[/]")
+        for variant, s, samples in table:
+            if s is None:
                 rows.append(f"  {variant:<13} [$text-muted]waiting…[/]")
                 continue
-            s = samples[-1]
             newest = max(newest or 0.0, s.at)
             good = expected(variant, s)
             failing |= variant == PRIMARY_VARIANT and not good
-            mark = "[$success]✔[/]" if good else "[$error]✖[/]"
-            if variant != PRIMARY_VARIANT and s.classification in ("ok",):
-                mark = "[$warning]▲[/]"
-            status = str(s.status) if s.status is not None else "—"
-            if s.close_code is not None and s.classification == "closed-after-accept":
-                status = f"101→{s.close_code}"
-            t = s.timings_ms
-            strip = "".join(
-                f"[{'$success' if expected(variant, x) else '$error'}]"
-                f"{LETTER.get(x.classification, '?')}[/]" for x in samples[-STRIP:])
-            rows.append(f"{mark} {variant:<13} {s.classification:<20} {status:<7}"
-                        f"{_ms(t.dns)} {_ms(t.tcp)} {_ms(t.tls)} {_ms(t.upgrade)}  {strip}")
+            rows.append(_row(variant, s, samples, columns, outcome_width, strip))
         p = [s for s in state.history.get(f"handshake:{PRIMARY_VARIANT}", ())
              if isinstance(s, HandshakeSample)]
-        if p:
+        if p and not (short and expected(PRIMARY_VARIANT, p[-1])):
             last = p[-1]
             meaning = escape(last.meaning if hasattr(last, "meaning") else "")
             rows.append(f"[$text-muted]{PRIMARY_VARIANT}: {meaning}[/]")
         set_text(self.query_one("#hs-rows", Static), "\n".join(rows))
-        set_text(self.query_one("#hs-hold", Static), self._hold_line(p))
-        set_text(self.query_one("#hs-http", Static), self._http_line(state))
+        set_text(self.query_one("#hs-hold", Static), self._hold_line(p, width))
+        set_text(self.query_one("#hs-http", Static), self._http_line(state, width))
         self.set_class(failing, "-failing")
         self._subtitle(newest, state)
 
@@ -136,7 +144,7 @@ class HandshakePane(Vertical, can_focus=True):
         self.set_class(stale, "-stale")
 
     @staticmethod
-    def _hold_line(p: Sequence[HandshakeSample]) -> str:
+    def _hold_line(p: Sequence[HandshakeSample], width: int = 200) -> str:
         if not p:
             return "[b]hold[/]  [$text-muted]waiting for the first held socket[/]"
         s = p[-1]
@@ -154,11 +162,13 @@ class HandshakePane(Vertical, can_focus=True):
                "app pong ✖" if s.app_ping_sent else "app ping not sent")
         first = f"first message {s.timings_ms.first_message:.1f} ms" \
             if s.timings_ms.first_message is not None else "no message"
-        return (f"[b]hold[/]  {head} · {ack} · {ping} · {app} · {first} · "
-                f"{s.notifications} notification(s)")
+        parts = [head, ack, ping, app, f"{s.notifications} notification(s)", first]
+        if width < 90:  # the least telling part goes first
+            parts.pop()
+        return "[b]hold[/]  " + " · ".join(parts)
 
     @staticmethod
-    def _http_line(state: HandshakePaneState) -> str:
+    def _http_line(state: HandshakePaneState, width: int = 200) -> str:
         parts = []
         for endpoint in ("redis-health", "ws-diagnostic", "polling"):
             samples = state.history.get(f"http:{endpoint}", ())
@@ -169,7 +179,64 @@ class HandshakePane(Vertical, can_focus=True):
             what = str(s.status) if s.status else escape(s.error_kind or "error")
             if s.healthy is False:
                 what += " unhealthy"
-            parts.append(f"{mark} {endpoint} {what}")
+            name = endpoint if width >= 60 else SHORT_ENDPOINT.get(endpoint, endpoint)
+            parts.append(f"{mark} {name} {what}")
         if not parts:
             return ""
         return "[b]http[/]  " + "  ".join(parts)
+
+
+COLUMNS: tuple[tuple[str, int], ...] = (
+    ("status", 8), ("upgrade", 7), ("recent", 6), ("tcp", 6), ("dns", 6), ("tls", 6),
+)
+"""Optional columns of the variant table, most telling first, with their widths ("recent"
+takes what is left, up to `STRIP` outcomes)."""
+
+COLUMN_ORDER = ("status", "dns", "tcp", "tls", "upgrade", "recent")
+"""The order the chosen columns are drawn in."""
+
+
+def _columns(width: int, outcome_width: int) -> tuple[list[str], int]:
+    """The optional columns that fit in ``width`` beside mark, variant and outcome, and how
+    many recent outcomes the strip has room for."""
+    room = width - (2 + 13 + 1 + outcome_width + 1)
+    chosen: list[str] = []
+    for key, need in COLUMNS:
+        if room >= need:
+            chosen.append(key)
+            room -= need
+    strip = min(STRIP, 4 + room) if "recent" in chosen else 0
+    return [k for k in COLUMN_ORDER if k in chosen], strip
+
+
+def _header(columns: Sequence[str], outcome_width: int) -> str:
+    head = f"  {'variant':<13} {'outcome':<{outcome_width}} "
+    for key in columns:
+        head += {"status": f"{'status':<8}", "dns": f"{'dns':>5} ", "tcp": f"{'tcp':>5} ",
+                 "tls": f"{'tls':>5} ", "upgrade": "upgr ms", "recent": "  recent"}[key]
+    return head.rstrip()
+
+
+def _row(variant: str, s: HandshakeSample, samples: Sequence[HandshakeSample],
+         columns: Sequence[str], outcome_width: int, strip: int = STRIP) -> str:
+    good = expected(variant, s)
+    mark = "[$success]✔[/]" if good else "[$error]✖[/]"
+    if variant != PRIMARY_VARIANT and s.classification in ("ok",):
+        mark = "[$warning]▲[/]"
+    row = f"{mark} {variant:<13} {s.classification:<{outcome_width}} "
+    t = s.timings_ms
+    for key in columns:
+        if key == "status":
+            status = str(s.status) if s.status is not None else "—"
+            if s.close_code is not None and s.classification == "closed-after-accept":
+                status = f"101→{s.close_code}"
+            row += f"{status:<8}"
+        elif key in ("dns", "tcp", "tls"):
+            row += f"{_ms(getattr(t, key))} "
+        elif key == "upgrade":
+            row += f"{_ms(t.upgrade)}  "
+        elif key == "recent":
+            row += "  " + "".join(
+                f"[{'$success' if expected(variant, x) else '$error'}]"
+                f"{LETTER.get(x.classification, '?')}[/]" for x in samples[-strip:])
+    return row.rstrip()

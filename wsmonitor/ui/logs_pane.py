@@ -122,7 +122,8 @@ class LogsPane(Vertical, can_focus=False):
         mode = f" ({escape(s.mode)})" if s.mode and s.mode != s.source else ""
         head = (f"[b]{escape(s.source)}[/]{mode} · {escape(s.target)} · "
                 f"{s.events_in_window} events/{window}")
-        lines = [head, "  ".join(parts) if parts else "[$success]no classified events[/]"]
+        # The counts first: when the pane is down to one line, they are what it must say.
+        lines = ["  ".join(parts) if parts else "[$success]no classified events[/]", head]
         if s.error:
             lines.append(f"[$error]✖ {escape(s.error_kind or 'error')}[/] {escape(s.error)}")
         elif s.fallback_reason:

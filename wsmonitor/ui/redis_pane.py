@@ -32,9 +32,14 @@ class RedisPaneState:
     commands_per_run: int
     budget_percent: float
     budget_per_day: float | None
+    """The monitor's whole budget (shared by the Redis and channel-layer probes)."""
     server: str
     warmup_wait: float | None = None
     """Set while the second run (for a first command rate) comes early."""
+    own_per_day: float | None = None
+    """Everything the monitor spends per day at its intervals (None: this probe's only)."""
+    shared_with: str = ""
+    """Another probe that spends from the same budget, if any."""
     paused: bool = False
     stale_after: float = 60.0
     now: float = 0.0
@@ -47,8 +52,11 @@ class RedisPane(Vertical, can_focus=True):
     DEFAULT_CSS = """
     RedisPane > #redis-status { height: auto; }
     RedisPane > Sparkline { height: 3; margin: 0 0 1 0; }
+    RedisPane > Sparkline.-empty { display: none; }
     RedisPane > #redis-figures { height: auto; }
     """
+
+    _state: RedisPaneState | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("waiting for the first Redis sample…", id="redis-status")
@@ -78,8 +86,13 @@ class RedisPane(Vertical, can_focus=True):
             self.border_subtitle = subtitle
         self.set_class(stale, "-stale")
 
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
+
     def show(self, state: RedisPaneState) -> None:
-        """Redraw from a state."""
+        """Redraw from a state; a narrow or short pane gets the figures that matter most."""
+        self._state = state
         now = state.now or time.time()
         samples = state.samples
         title = f"Redis · {escape(state.server)}"
@@ -116,20 +129,28 @@ class RedisPane(Vertical, can_focus=True):
         points: list[float] = []
         for s in samples:
             points.extend(s.latencies_ms)
+        # No round trip yet (Redis down from the start): no chart, rather than a flat block.
+        spark.set_class(not points, "-empty")
         spark.data = points[-SPARK_POINTS:] or [0.0]
 
+        compact = (self.content_size.width or 200) < 64
         lines: list[str] = []
         w = last.window
-        if w:
+        if w and compact:
+            lines.append(f"[b]latency[/] p50 {w.p50:.2f}  p99 {w.p99:.2f} ms")
+        elif w:
             lines.append(f"[b]latency[/]  p50 {w.p50:.2f}  p95 {w.p95:.2f}  p99 {w.p99:.2f}  "
                          f"max {w.max:.2f} ms  [$text-muted]({w.samples} pings)[/]")
         info = next((s for s in reversed(samples) if s.info_ok), None)
-        lines.append(self._connections(info, state.plan))
-        lines.extend(self._commands(samples, state))
+        lines.append(self._connections(info, state.plan, compact))
+        commands = self._commands(samples, state, compact)
+        if not self.screen.has_class("-tall"):
+            commands = commands[:1]  # the projection against the quota; the split waits
+        lines.extend(commands)
         set_text(figures, "\n".join(lines))
 
     @staticmethod
-    def _connections(info: RedisSample | None, plan: Plan) -> str:
+    def _connections(info: RedisSample | None, plan: Plan, compact: bool = False) -> str:
         if info is None:
             return "[b]connections[/]  [$text-muted]unknown (no INFO)[/]"
         clients = info.connected_clients or 0
@@ -141,31 +162,44 @@ class RedisPane(Vertical, can_focus=True):
         colour = level(frac)
         rejected = info.rejected_connections or 0
         rej = f"  [$error]{rejected} rejected[/]" if rejected else "  0 rejected"
+        if compact:
+            cap_text = f"/{cap:,}" if cap else ""
+            return f"[b]connections[/] [${colour}]{clients:,}[/]{cap_text} ·{rej[1:]}"
         cap_text = f" / {cap:,} ({src})" if cap else ""
         return (f"[b]connections[/]  [${colour}]{bar(frac, 16)}[/] {clients:,}{cap_text}{rej}")
 
     @staticmethod
-    def _commands(samples: Sequence[RedisSample], state: RedisPaneState) -> list[str]:
+    def _commands(samples: Sequence[RedisSample], state: RedisPaneState,
+                  compact: bool = False) -> list[str]:
         rates = command_rate(samples)
-        own_day = state.commands_per_run * SECONDS_PER_DAY / state.interval
+        own_day = state.own_per_day if state.own_per_day is not None else \
+            state.commands_per_run * SECONDS_PER_DAY / state.interval
         quota = state.plan.daily_quota
         budget = ""
         if state.budget_per_day:
             budget = (f"  budget {state.budget_percent:g}% = {big(state.budget_per_day)}/day"
-                      f" [$text-muted](sets the interval)[/]")
+                      f" [$text-muted](sets the intervals)[/]")
+        also = f" + {state.shared_with}" if state.shared_with else ""
         own_line = (f"[b]wsmonitor[/]  {big(own_day)}/day: {state.commands_per_run} commands "
-                    f"every {interval_text(state.interval)}{budget}")
+                    f"every {interval_text(state.interval)}{also}{budget}")
         if rates is None:
             return ["[b]commands[/]  [$text-muted]rate after the second INFO[/]", own_line]
         total, own = rates
         service_day = max(0.0, total - own) * SECONDS_PER_DAY
         projected = service_day + own_day
         lines = []
-        if quota:
+        if quota and compact:
+            frac = projected / quota
+            lines.append(f"[b]commands[/] [${level(frac)}]{frac:.0%}[/] of "
+                         f"{state.plan.quota_text}: {big(projected)}/day projected")
+        elif quota:
             frac = projected / quota
             lines.append(f"[b]commands[/]  [${level(frac)}]{bar(frac, 16)}[/] "
                          f"{big(projected)}/day projected = {frac:.0%} of "
                          f"{state.plan.quota_text} ({escape(state.plan.name)})")
+        elif compact:
+            lines.append(f"[b]commands[/] {big(projected)}/day projected "
+                         f"[$text-muted](no quota)[/]")
         else:
             lines.append(f"[b]commands[/]  {big(projected)}/day, "
                          f"{big(projected * DAYS_PER_MONTH)}/month projected "
