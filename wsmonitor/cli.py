@@ -339,7 +339,19 @@ def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
 
     engine = build_engine(settings)
     recorder = _recorder(settings, engine)
-    app = create_app(settings, engine)
+    return run_app(create_app(settings, engine), recorder)
+
+
+def run_app(app: Any, recorder: Any = None, on_start: Any = None) -> int:
+    """Run a dashboard app until it quits, closing the recorder after; its exit status.
+
+    Args:
+        app: The Textual app.
+        recorder: A `wsmonitor.recorder.Recorder` subscribed to the app's engine, or None.
+        on_start: Called with the app just before it runs (the serve watchdog uses it).
+    """
+    if on_start is not None:
+        on_start(app)
     try:
         app.run()
     finally:

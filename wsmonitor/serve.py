@@ -225,7 +225,7 @@ def serve(settings: Settings, *, host: str = DEFAULT_HOST, port: int = DEFAULT_P
 
 def app_main() -> int:
     """The app subprocess textual-serve starts per browser connection."""
-    from wsmonitor.cli import UsageError, _fail, _recorder
+    from wsmonitor.cli import UsageError, _fail, _recorder, run_app
     from wsmonitor.config import ConfigError
 
     text = os.environ.pop(SETTINGS_ENV, None)
@@ -241,16 +241,13 @@ def app_main() -> int:
         recorder = _recorder(settings, engine)
     except (ConfigError, UsageError) as exc:
         return _fail(str(exc))
-    app = create_app(settings, engine)
-    watchdog = threading.Thread(target=_quit_when_orphaned, args=(app, os.getppid()),
-                                name="wsmonitor-serve-watchdog", daemon=True)
-    watchdog.start()
-    try:
-        app.run()
-    finally:
-        if recorder is not None:
-            recorder.close()
-    return app.return_code or 0
+    parent = os.getppid()
+
+    def watch(app: Any) -> None:
+        threading.Thread(target=_quit_when_orphaned, args=(app, parent),
+                         name="wsmonitor-serve-watchdog", daemon=True).start()
+
+    return run_app(create_app(settings, engine), recorder, on_start=watch)
 
 
 def _quit_when_orphaned(app: Any, parent: int) -> None:
