@@ -158,18 +158,26 @@ def _not_probed(cid: str, ctx: CheckContext) -> CheckResult:
     return CheckResult(cid, SKIPPED, "no probe for this in this version of wsmonitor yet")
 
 
+def stale_limit(ctx: CheckContext, probe: str) -> float:
+    """Seconds after which a probe's evidence no longer counts."""
+    return ctx.stale_by_probe.get(probe, ctx.stale_after)
+
+
 def _stale(sample: Sample, ctx: CheckContext, now: float) -> bool:
-    return now - sample.at > ctx.stale_by_probe.get(sample.probe, ctx.stale_after)
+    return now - sample.at > stale_limit(ctx, sample.probe)
 
 
-def _age(sample: Sample, now: float) -> str:
+def sample_age(sample: Sample, now: float) -> str:
+    """``12 s ago``: how old a sample is, for evidence lines."""
     return f"{max(0.0, now - sample.at):.0f} s ago"
+
+
 
 
 def _stale_result(cid: str, sample: Sample, now: float) -> CheckResult:
     return CheckResult(cid, UNKNOWN, f"evidence is stale: last {sample.probe} sample "
-                       f"{_age(sample, now)}", (f"{sample.probe} probe: last sample "
-                                                f"{_age(sample, now)}",),
+                       f"{sample_age(sample, now)}", (f"{sample.probe} probe: last sample "
+                                                f"{sample_age(sample, now)}",),
                        "check that wsmonitor is not paused and its probes still run", sample.at)
 
 
@@ -212,16 +220,16 @@ def _service_view(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             "not probed yet" if ctx.http_configured else "not configured (give --url)")
     last = samples[-1]
     if _stale(last, ctx, now):
-        return None, f"from the service: /api/redis-health/ last answered {_age(last, now)}"
+        return None, f"from the service: /api/redis-health/ last answered {sample_age(last, now)}"
     status = getattr(last, "status", None)
     healthy = getattr(last, "healthy", None)
     if status is not None and status != 404 and healthy is not None:
         detail = "; ".join(f"{k}={v}" for k, v in getattr(last, "summary", ())[:3])
-        return bool(healthy), (f"from the service: /api/redis-health/ {_age(last, now)}: "
+        return bool(healthy), (f"from the service: /api/redis-health/ {sample_age(last, now)}: "
                                f"{status} {detail}".rstrip())
     if status == 500:
-        return False, f"from the service: /api/redis-health/ answered 500 {_age(last, now)}"
-    return None, (f"from the service: /api/redis-health/ {_age(last, now)}: "
+        return False, f"from the service: /api/redis-health/ answered 500 {sample_age(last, now)}"
+    return None, (f"from the service: /api/redis-health/ {sample_age(last, now)}: "
                   f"{last.error or status}")
 
 
@@ -236,7 +244,7 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
             here = " (reachable from here: the service's network path or REDIS_URL differs)"
         return CheckResult(
             cid, FAIL, f"the service cannot reach Redis{here}",
-            (service_ev,) + ((f"redis probe {_age(redis[-1], now)}: "
+            (service_ev,) + ((f"redis probe {sample_age(redis[-1], now)}: "
                               f"{'PONG' if redis[-1].ok else redis[-1].error}",) if redis else ()),
             "Compare the service's REDIS_URL with the one that works from here; for "
             "ElastiCache check the VPC connector and security groups, for Upstash use rediss://.",
@@ -255,7 +263,7 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
     if last.ok:
         w = last.window
         lat = f"PONG, p50 {w.p50:.2f} ms over {w.samples} pings" if w else "PONG"
-        evidence = [f"redis probe {_age(last, now)}: {lat} from here ({last.server}"
+        evidence = [f"redis probe {sample_age(last, now)}: {lat} from here ({last.server}"
                     f"{', TLS' if last.tls else ''})"]
         if failing:
             evidence.append(f"{len(failing)} of the last {min(10, len(redis))} runs failed "
@@ -273,7 +281,7 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
         streak += 1
     return CheckResult(
         cid, FAIL, f"unreachable from here: {kind}",
-        (f"redis probe {_age(last, now)}: {last.error}",
+        (f"redis probe {sample_age(last, now)}: {last.error}",
          f"{streak} failed run(s) in a row"),
         REMEDIES.get(kind, "See the error: check REDIS_URL and that Redis is up."), last.at)
 
@@ -316,7 +324,7 @@ def redis_connections(ctx: CheckContext, redis: Sequence[RedisSample],
         return _stale_result(cid, last, now)
     if last.error_kind in ("max-clients", "plan-connections"):
         return CheckResult(cid, FAIL, "connection cap reached: new connections are refused",
-                           (f"redis probe {_age(last, now)}: {last.error}",),
+                           (f"redis probe {sample_age(last, now)}: {last.error}",),
                            REMEDIES[last.error_kind], last.at)
     with_info = [s for s in redis if s.info_ok]
     if not with_info:
@@ -327,7 +335,7 @@ def redis_connections(ctx: CheckContext, redis: Sequence[RedisSample],
     info = with_info[-1]
     cap, cap_src = _cap(ctx, info)
     clients = info.connected_clients or 0
-    evidence = [f"INFO {_age(info, now)}: {clients} connected clients"
+    evidence = [f"INFO {sample_age(info, now)}: {clients} connected clients"
                 + (f" of {cap} ({cap_src})" if cap else "")]
     rejected_new = 0
     first = with_info[0]
@@ -378,7 +386,7 @@ def redis_commands(ctx: CheckContext, redis: Sequence[RedisSample], now: float) 
     plan = ctx.plan
     if last.error_kind == "plan-quota":
         return CheckResult(cid, FAIL, "the plan's command quota is exhausted",
-                           (f"redis probe {_age(last, now)}: {last.error}",),
+                           (f"redis probe {sample_age(last, now)}: {last.error}",),
                            REMEDIES["plan-quota"], last.at)
     rates = command_rate(redis)
     if rates is None:
@@ -392,15 +400,15 @@ def redis_commands(ctx: CheckContext, redis: Sequence[RedisSample], now: float) 
         else own * SECONDS_PER_DAY
     per_day = service * SECONDS_PER_DAY + own_day
     evidence = [f"INFO: the service {service:.2f} commands/s → "
-                f"{_big(service * SECONDS_PER_DAY)}/day",
-                f"wsmonitor itself: {_big(own_day)}/day at its interval "
+                f"{big(service * SECONDS_PER_DAY)}/day",
+                f"wsmonitor itself: {big(own_day)}/day at its interval "
                 f"({own:.2f}/s while measured)",
-                f"projected in all: {_big(per_day)}/day, {_big(per_day * DAYS_PER_MONTH)}/month"]
+                f"projected in all: {big(per_day)}/day, {big(per_day * DAYS_PER_MONTH)}/month"]
     if ctx.redis_budget_per_day:
-        evidence.append(f"wsmonitor's budget: {_big(ctx.redis_budget_per_day)}/day")
+        evidence.append(f"wsmonitor's budget: {big(ctx.redis_budget_per_day)}/day")
     quota = plan.daily_quota
     if quota is None:
-        return CheckResult(cid, PASS, f"{_big(per_day)} commands/day projected; "
+        return CheckResult(cid, PASS, f"{big(per_day)} commands/day projected; "
                            f"plan {plan.name} has no quota", tuple(evidence), "", last.at)
     ratio = per_day / quota
     evidence.append(f"plan {plan.name}: {plan.quota_text} "
@@ -423,7 +431,10 @@ def _source(plan: Plan) -> str:
     return f"as of {fig.as_of}, {fig.source}" if fig.as_of else fig.source or "given"
 
 
-def _big(n: float) -> str:
+def big(n: float | None) -> str:
+    """``1,234``, ``56.7k``, ``1.23M``: a count for a person."""
+    if n is None:
+        return "—"
     if n >= 1e6:
         return f"{n / 1e6:.2f}M"
     if n >= 1e4:
@@ -474,7 +485,7 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> Ch
     where = f"{last.source} {last.target}".strip()
     if last.error_kind and not last.events_total:
         return CheckResult(cid, UNKNOWN, f"the logs cannot be read: {last.error_kind}",
-                           (f"logs probe {_age(last, now)}: {last.error}",),
+                           (f"logs probe {sample_age(last, now)}: {last.error}",),
                            "Fix access to the logs (credentials, region, group name, path).",
                            last.at)
     evidence = [f"{where}: {last.events_in_window} event(s) in the last {window}"]

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from wsmonitor.checks import FAIL, PASS, REMEDIES, SKIPPED, UNKNOWN, WARN, CheckContext, \
-    CheckResult
+    CheckResult, sample_age, stale_limit
 from wsmonitor.probes.channel_layer import ERROR_TEXT, NAME, NOTIFY_EVENT_TYPE, \
     PROBE_MESSAGE_TYPE, ChannelLayerFacts
 from wsmonitor.probes.handshake import PRIMARY_VARIANT, HandshakeSample
@@ -80,17 +80,11 @@ def _facts_from(ctx: CheckContext) -> ChannelLayerFacts:
                                         "not configured: give --url"))
 
 
-def _age(sample: Sample, now: float) -> str:
-    return f"{max(0.0, now - sample.at):.0f} s ago"
-
-
-def _limit(ctx: CheckContext, probe: str) -> float:
-    return ctx.stale_by_probe.get(probe, ctx.stale_after)
 
 
 def _stale(cid: str, sample: Sample, now: float, what: str) -> CheckResult:
-    return CheckResult(cid, UNKNOWN, f"evidence is stale: last {what} {_age(sample, now)}",
-                       (f"{sample.probe} probe: last {what} {_age(sample, now)}",),
+    return CheckResult(cid, UNKNOWN, f"evidence is stale: last {what} {sample_age(sample, now)}",
+                       (f"{sample.probe} probe: last {what} {sample_age(sample, now)}",),
                        "check that wsmonitor is not paused and its probes still run", sample.at)
 
 
@@ -119,13 +113,13 @@ def channel_layer(ctx: CheckContext, facts: ChannelLayerFacts,
             return CheckResult(cid, SKIPPED, facts.round_trip)
         return CheckResult(cid, UNKNOWN, "waiting for the first round trip")
     last = samples[-1]
-    if now - last.at > _limit(ctx, NAME):
+    if now - last.at > stale_limit(ctx, NAME):
         return _stale(cid, last, now, "round trip")
     failing = [s for s in samples[-10:] if not s.ok]
     via = getattr(last, "server", "") or "Redis"
     tls = ", TLS" if getattr(last, "tls", False) else ""
     if last.ok:
-        evidence = [f"channel-layer probe {_age(last, now)}: send "
+        evidence = [f"channel-layer probe {sample_age(last, now)}: send "
                     f"{_ms(getattr(last, 'send_ms', None))} + receive "
                     f"{_ms(getattr(last, 'receive_ms', None))} on a fresh channel via {via}{tls}"]
         if failing:
@@ -146,7 +140,7 @@ def channel_layer(ctx: CheckContext, facts: ChannelLayerFacts,
             break
         streak += 1
     phase = getattr(last, "phase", None)
-    evidence = (f"channel-layer probe {_age(last, now)}: {last.error}"
+    evidence = (f"channel-layer probe {sample_age(last, now)}: {last.error}"
                 + (f" (during {phase})" if phase and phase != "done" else ""),
                 f"{streak} failed round trip(s) in a row, via {via}{tls}", LAYER_TEST_FACT)
     remedy = ROUND_TRIP_REMEDY.get(kind) or REMEDIES.get(
@@ -241,12 +235,12 @@ def notification_delivery(ctx: CheckContext, facts: ChannelLayerFacts,
     if not attempts and facts.delivery:
         return CheckResult(cid, SKIPPED, facts.delivery)
     primary = [s for s in history.get(PRIMARY, ()) if isinstance(s, HandshakeSample)]
-    latest = primary[-1] if primary and now - primary[-1].at <= _limit(ctx, PRIMARY) else None
+    latest = primary[-1] if primary and now - primary[-1].at <= stale_limit(ctx, PRIMARY) else None
     group = _group(facts, history)
     if latest is not None and latest.classification not in UPGRADED:
         evidence = [describe(latest, now)]
         if attempts:
-            evidence.append(f"last delivery attempt {_age(attempts[-1], now)}")
+            evidence.append(f"last delivery attempt {sample_age(attempts[-1], now)}")
         return CheckResult(cid, UNKNOWN, f"no open socket to deliver to "
                            f"({latest.classification})", tuple(evidence), "See handshake-101.",
                            latest.at)
@@ -263,16 +257,16 @@ def notification_delivery(ctx: CheckContext, facts: ChannelLayerFacts,
         return CheckResult(cid, UNKNOWN, "waiting for the first delivery",
                            (describe(latest, now),), "", latest.at)
     a = attempts[-1]
-    if now - a.at > _limit(ctx, NAME) + _limit(ctx, PRIMARY):
+    if now - a.at > stale_limit(ctx, NAME) + stale_limit(ctx, PRIMARY):
         return _stale(cid, a, now, "delivery")
     outcome, kind, detail = hook_outcome(a)
     hook_at = a.hook_at_s or 0.0
-    evidence = [f"group_send to {group} {_age(a, now)}, {hook_at:.2f} s after the 101 of the "
+    evidence = [f"group_send to {group} {sample_age(a, now)}, {hook_at:.2f} s after the 101 of the "
                 f"held {a.variant} socket", _received(a)]
     if a.close_code is not None:
         evidence.append(describe(a, now))
     if outcome == "no-members":
-        evidence[0] = f"group {group} {_age(a, now)}: no member channel, nothing sent"
+        evidence[0] = f"group {group} {sample_age(a, now)}: no member channel, nothing sent"
         return CheckResult(
             cid, FAIL, f"nobody is in group {group}: a notification reaches no socket",
             tuple(evidence),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult
+from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
+    sample_age, stale_limit
 from wsmonitor.probes.handshake import MEANING, PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
@@ -65,16 +66,13 @@ HANDSHAKE_REMEDY = {
 }
 
 
-def _age(sample: Sample, now: float) -> str:
-    return f"{max(0.0, now - sample.at):.0f} s ago"
 
 
 def _fresh(samples: Sequence[Sample], ctx: CheckContext, now: float) -> Sample | None:
     if not samples:
         return None
     last = samples[-1]
-    limit = ctx.stale_by_probe.get(last.probe, ctx.stale_after)
-    return None if now - last.at > limit else last
+    return None if now - last.at > stale_limit(ctx, last.probe) else last
 
 
 def latest_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
@@ -95,7 +93,7 @@ def describe(s: HandshakeSample, now: float) -> str:
     if s.close_code is not None:
         extra = f", closed {s.close_code} after {s.closed_at_s or 0:.1f} s"
     elapsed = f" after {s.elapsed_s:.2f} s" if s.elapsed_s is not None else ""
-    return f"{s.variant} {_age(s, now)}: {s.classification} — {status}{elapsed}{extra}"
+    return f"{s.variant} {sample_age(s, now)}: {s.classification} — {status}{elapsed}{extra}"
 
 
 def token_state(ctx: CheckContext, now: float) -> str:
@@ -342,16 +340,25 @@ def jwt_valid(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float,
                        tuple(evidence), "", at)
 
 
-def stays_open(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) -> CheckResult:
-    cid = "stays-open"
+def _held_socket(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float, cid: str,
+                 no_socket: str) -> HandshakeSample | CheckResult:
+    """The held ``token+origin`` sample, or the verdict for when there is none to judge."""
     if not ctx.url_configured:
         return _not_configured(cid)
     p = v.get(PRIMARY_VARIANT)
     if p is None:
         return _waiting(cid, "the first held socket")
     if p.classification not in UPGRADED:
-        return CheckResult(cid, UNKNOWN, "no 101 to hold open", (describe(p, now),),
-                           "See handshake-101.", p.at)
+        return CheckResult(cid, UNKNOWN, no_socket, (describe(p, now),), "See handshake-101.",
+                           p.at)
+    return p
+
+
+def stays_open(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) -> CheckResult:
+    cid = "stays-open"
+    p = _held_socket(ctx, v, now, cid, "no 101 to hold open")
+    if isinstance(p, CheckResult):
+        return p
     evidence = [describe(p, now)]
     if p.classification == "closed-after-accept":
         code = p.close_code
@@ -380,14 +387,9 @@ def stays_open(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) 
 
 def ping_pong(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) -> CheckResult:
     cid = "ping-pong"
-    if not ctx.url_configured:
-        return _not_configured(cid)
-    p = v.get(PRIMARY_VARIANT)
-    if p is None:
-        return _waiting(cid, "the first held socket")
-    if p.classification not in UPGRADED:
-        return CheckResult(cid, UNKNOWN, "no open socket to ping", (describe(p, now),),
-                           "See handshake-101.", p.at)
+    p = _held_socket(ctx, v, now, cid, "no open socket to ping")
+    if isinstance(p, CheckResult):
+        return p
     evidence = [f"protocol ping: {p.pongs_received}/{p.pings_sent} answered" +
                 (f", rtt {p.ping_rtt_ms:.1f} ms" if p.ping_rtt_ms is not None else "")]
     if p.app_ping_sent:
@@ -415,7 +417,7 @@ def _http(ctx: CheckContext, history: Mapping[str, Sequence[Sample]], endpoint: 
 def _http_line(s: HttpSample, now: float) -> str:
     status = f"{s.status} {s.reason or ''}".strip() if s.status else (s.error or "no answer")
     detail = "; ".join(f"{k}={val}" for k, val in s.summary[:4])
-    return f"{s.endpoint} {_age(s, now)}: {status}" + (f" ({detail})" if detail else "")
+    return f"{s.endpoint} {sample_age(s, now)}: {status}" + (f" ({detail})" if detail else "")
 
 
 def polling_fallback(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],

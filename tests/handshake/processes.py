@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers import free_port
 from wsmonitor.tokens import mint_access_token
+
+__all__ = ["DaphneProcess", "RedisProcess", "Target", "free_port", "setup_target_db"]
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 """``tests/``: where the ``target`` package lives (Daphne imports ``target.asgi``)."""
@@ -22,13 +25,6 @@ SECRET_KEY = "wsmonitor-test-target-secret-key-0123456789abcdefghij"
 """The target's Django SECRET_KEY (simplejwt's signing key); 50 bytes, as Django's are."""
 
 _LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
-
-
-def free_port() -> int:
-    """A loopback port free right now (for servers that cannot pick their own)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:

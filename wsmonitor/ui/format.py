@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from wsmonitor.checks import big
+
+__all__ = ["age_text", "bar", "big", "coarse_age", "freshness", "interval_text", "level",
+           "set_text"]
+
 
 def age_text(seconds: float | None) -> str:
     """``3 s``, ``2 min``, ``1 h`` — how old something is."""
@@ -24,17 +29,6 @@ def interval_text(seconds: float) -> str:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"
-
-
-def big(n: float | None) -> str:
-    """``1,234``, ``56.7k``, ``1.23M``."""
-    if n is None:
-        return "—"
-    if n >= 1e6:
-        return f"{n / 1e6:.2f}M"
-    if n >= 1e4:
-        return f"{n / 1e3:.1f}k"
-    return f"{n:,.0f}"
 
 
 def bar(fraction: float | None, width: int = 20) -> str:
@@ -76,3 +70,21 @@ def set_text(widget: object, text: str) -> bool:
     widget._wsm_text = text  # type: ignore[attr-defined]
     widget.update(text)  # type: ignore[attr-defined]
     return True
+
+
+def freshness(age: float | None, stale_after: float, paused: bool) -> tuple[str, bool]:
+    """A pane's lower-border text for the age of its newest sample, and whether it is stale.
+
+    Returns:
+        ``("updated 3 s ago", False)``, with PAUSED or STALE in front when so; ``("", False)``
+        when there is no sample yet.
+    """
+    if age is None:
+        return "", False
+    stale = age > stale_after
+    text = f"updated {age_text(age)} ago"
+    if paused:
+        text = f"[$warning]PAUSED[/] · {text}"
+    elif stale:
+        text = f"[$error]STALE[/] · {text}"
+    return text, stale

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
-from wsmonitor.ui.format import age_text, interval_text, set_text
+from wsmonitor.ui.format import freshness, interval_text, set_text
 
 STRIP = 16
 """Recent outcomes drawn per variant."""
@@ -127,18 +127,9 @@ class HandshakePane(Vertical, can_focus=True):
 
     def _subtitle(self, newest: float | None, state: HandshakePaneState) -> None:
         cadence = f"every {interval_text(state.interval)}"
-        if newest is None:
-            subtitle = f"no handshake yet · {cadence}"
-            stale = False
-        else:
-            age = state.now - newest
-            stale = age > state.stale_after
-            fresh = f"updated {age_text(age)} ago"
-            if state.paused:
-                fresh = f"[$warning]PAUSED[/] · {fresh}"
-            elif stale:
-                fresh = f"[$error]STALE[/] · {fresh}"
-            subtitle = f"{fresh} · {cadence}"
+        fresh, stale = freshness(None if newest is None else state.now - newest,
+                                 state.stale_after, state.paused)
+        subtitle = f"{fresh or 'no handshake yet'} · {cadence}"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
         self.set_class(stale, "-stale")

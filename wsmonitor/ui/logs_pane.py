@@ -16,7 +16,7 @@ from textual.widgets import Input, RichLog, Static
 
 from wsmonitor.probes.logs import LogEvent, LogsSample
 from wsmonitor.samples import Sample
-from wsmonitor.ui.format import age_text, set_text
+from wsmonitor.ui.format import freshness, set_text
 
 BUFFER = 5000
 """Events the pane keeps (the widget draws only what is visible)."""
@@ -139,17 +139,8 @@ class LogsPane(Vertical, can_focus=False):
 
     def _subtitle(self, last: LogsSample | None, now: float, stale_after: float,
                   paused: bool) -> None:
-        if last is None:
-            subtitle = "no read yet"
-            stale = False
-        else:
-            age = now - last.at
-            stale = age > stale_after
-            subtitle = f"updated {age_text(age)} ago"
-            if paused:
-                subtitle = f"[$warning]PAUSED[/] · {subtitle}"
-            elif stale:
-                subtitle = f"[$error]STALE[/] · {subtitle}"
+        fresh, stale = freshness(None if last is None else now - last.at, stale_after, paused)
+        subtitle = fresh or "no read yet"
         if self.interactive:
             subtitle += " · / filter · j failure"
         if subtitle != self.border_subtitle:

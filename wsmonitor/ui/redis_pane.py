@@ -15,7 +15,7 @@ from wsmonitor.checks import command_rate
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
 from wsmonitor.samples import RedisSample
-from wsmonitor.ui.format import age_text, bar, big, interval_text, level, set_text
+from wsmonitor.ui.format import bar, big, freshness, interval_text, level, set_text
 
 SPARK_POINTS = 120
 """PING round trips drawn in the history."""
@@ -74,13 +74,7 @@ class RedisPane(Vertical, can_focus=True):
         """Only the age of the newest sample (cheap: called every second)."""
         if self._last_at is None:
             return
-        age = now - self._last_at
-        stale = age > self._stale_after
-        fresh = f"updated {age_text(age)} ago"
-        if paused:
-            fresh = f"[$warning]PAUSED[/] · {fresh}"
-        elif stale:
-            fresh = f"[$error]STALE[/] · {fresh}"
+        fresh, stale = freshness(now - self._last_at, self._stale_after, paused)
         subtitle = f"{fresh} · {self._cadence}"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
