@@ -72,6 +72,10 @@ LOG_CONSUMER = ("connect-error", "exception-in-app", "app-killed", "traceback",
                 "disconnect-error")
 """Log categories that put the fault in the consumer's own code."""
 
+RECOVERY_WINDOW = 60.0
+"""Seconds after Redis was last seen failing during which the service's lagging diagnostics
+still count as the recovery transient."""
+
 RECOVERY_REMEDY = ("Nothing yet: the first handshake after Redis returns hangs 4–5 s and is "
                    "dropped (FACTS.md). If the next one fails too, it is not the transient.")
 
@@ -99,6 +103,8 @@ class Signals:
     """The newest time Redis was seen failing, from here or by the service."""
     redis_ok_now: bool = False
     """The newest observation of Redis (from here and by the service) is healthy."""
+    since_redis_failed: float | None = None
+    """Seconds from `redis_failed_at` to the judgement."""
     previous: HandshakeSample | None = None
     """The ``token+origin`` sample before the newest one."""
     onset: HandshakeSample | None = None
@@ -160,7 +166,8 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
                 break
     return Signals(service_redis=service, service_conflict=conflict, service_pending=pending,
                    service_message=message.strip(), redis_failed_at=failed_at,
-                   redis_ok_now=ok_now, previous=previous, onset=onset)
+                   redis_ok_now=ok_now, previous=previous, onset=onset,
+                   since_redis_failed=None if failed_at is None else now - failed_at)
 
 
 CHECK_PROBES: dict[str, tuple[str, ...]] = {
@@ -423,8 +430,18 @@ def _bad_gateway(e: _Evidence) -> Diagnosis | None:
 
 
 def _recovering(e: _Evidence) -> Diagnosis | None:
-    """The first handshake after Redis returns stalls and drops: a known transient."""
+    """Just after Redis returns: the first handshake stalls and drops, and the service's own
+    diagnostics fail for a few seconds while its channel layer reconnects — known transients,
+    not a new layer."""
     p, sig = e.p, e.sig
+    failing = {r.id for r in e.results if r.status == FAIL}
+    if sig.redis_ok_now and not e.redis_failing and failing == {"diagnostic-endpoints"} \
+            and sig.since_redis_failed is not None and sig.since_redis_failed <= RECOVERY_WINDOW:
+        return Diagnosis("redis", f"Redis is back ({sig.since_redis_failed:.0f} s ago); the "
+                         "service's diagnostics still fail while its channel layer reconnects.",
+                         "Nothing yet: if they still fail a minute after Redis returned, read "
+                         "their message and the service logs.", ("redis-reachable",
+                                                                 "diagnostic-endpoints"))
     if p is None or p.classification not in STALL_CLASSES or not sig.redis_ok_now \
             or sig.redis_failed_at is None or e.redis_failing:
         return None

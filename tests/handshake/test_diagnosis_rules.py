@@ -207,3 +207,19 @@ def test_streaks_decide_however_seldom_the_banner_is_judged() -> None:
     t.update(verdict("none", "redis-reachable"), NOW - 1, [res("redis-reachable", NOW - 2)])
     assert t.update(verdict("redis", "redis-reachable"), NOW, [res("redis-reachable", NOW)],
                     streaks(one)).layer == "none"
+
+
+def test_service_diagnostics_lagging_just_after_redis_returns_is_the_recovery() -> None:
+    from wsmonitor.checks import CheckResult
+    from wsmonitor.diagnosis import Signals, diagnose
+
+    results = [CheckResult("redis-reachable", "pass", "reachable"),
+               CheckResult("handshake-101", "pass", "101"),
+               CheckResult("diagnostic-endpoints", "fail", "ws-diagnostic reports a failure")]
+    recent = Signals(redis_ok_now=True, redis_failed_at=1000.0, since_redis_failed=8.0)
+    assert diagnose(results, signals=recent).layer == "redis"
+    # a minute later it is no longer the transient: the evidence cannot name a layer alone
+    later = Signals(redis_ok_now=True, redis_failed_at=1000.0, since_redis_failed=120.0)
+    assert diagnose(results, signals=later).layer == "unknown"
+    # Redis never failed: not a recovery at all
+    assert diagnose(results, signals=Signals(redis_ok_now=True)).layer == "unknown"
