@@ -105,6 +105,9 @@ class Signals:
     """The newest observation of Redis (from here and by the service) is healthy."""
     since_redis_failed: float | None = None
     """Seconds from `redis_failed_at` to the judgement."""
+    since_failed_here: float | None = None
+    """Seconds since Redis was last seen failing from here, when it answers from here now
+    (None otherwise): Redis itself came back."""
     previous: HandshakeSample | None = None
     """The ``token+origin`` sample before the newest one."""
     onset: HandshakeSample | None = None
@@ -150,6 +153,8 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             for s in history.get("http:redis-health", ())
             if isinstance(s, HttpSample) and s.status is not None
             and s.status not in NOT_A_VIEW]
+    failed_here = [at for at, ok in here if not ok]
+    since_here = now - max(failed_here) if failed_here and here[-1][1] else None
     failed = [at for at, ok in here + seen if not ok]
     failed_at = max(failed) if failed else None
     newest = [views_[-1][1] for views_ in (here, seen) if views_]
@@ -167,7 +172,8 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     return Signals(service_redis=service, service_conflict=conflict, service_pending=pending,
                    service_message=message.strip(), redis_failed_at=failed_at,
                    redis_ok_now=ok_now, previous=previous, onset=onset,
-                   since_redis_failed=None if failed_at is None else now - failed_at)
+                   since_redis_failed=None if failed_at is None else now - failed_at,
+                   since_failed_here=since_here)
 
 
 CHECK_PROBES: dict[str, tuple[str, ...]] = {
@@ -435,10 +441,17 @@ def _recovering(e: _Evidence) -> Diagnosis | None:
     not a new layer."""
     p, sig = e.p, e.sig
     failing = {r.id for r in e.results if r.status == FAIL}
-    if sig.redis_ok_now and not e.redis_failing and failing == {"diagnostic-endpoints"} \
-            and sig.since_redis_failed is not None and sig.since_redis_failed <= RECOVERY_WINDOW:
-        return Diagnosis("redis", f"Redis is back ({sig.since_redis_failed:.0f} s ago); the "
-                         "service's diagnostics still fail while its channel layer reconnects.",
+    lagging = failing == {"diagnostic-endpoints"} and sig.redis_ok_now \
+        and not e.redis_failing and sig.since_redis_failed is not None \
+        and sig.since_redis_failed <= RECOVERY_WINDOW
+    # Redis answers here again after failing here, and only the service's view still fails.
+    service_lagging = bool(failing) and failing <= {"diagnostic-endpoints", "redis-reachable"} \
+        and sig.since_failed_here is not None and sig.since_failed_here <= RECOVERY_WINDOW \
+        and ("redis-reachable" not in failing or "service" in e.summary("redis-reachable"))
+    if lagging or service_lagging:
+        since = sig.since_failed_here if service_lagging else sig.since_redis_failed
+        return Diagnosis("redis", f"Redis is back ({since:.0f} s ago); the service's view of "
+                         "it still fails while its channel layer reconnects.",
                          "Nothing yet: if they still fail a minute after Redis returned, read "
                          "their message and the service logs.", ("redis-reachable",
                                                                  "diagnostic-endpoints"))

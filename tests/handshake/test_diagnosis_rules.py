@@ -223,3 +223,19 @@ def test_service_diagnostics_lagging_just_after_redis_returns_is_the_recovery() 
     assert diagnose(results, signals=later).layer == "unknown"
     # Redis never failed: not a recovery at all
     assert diagnose(results, signals=Signals(redis_ok_now=True)).layer == "unknown"
+
+
+def test_service_view_lagging_after_redis_returned_here_is_the_recovery() -> None:
+    from wsmonitor.checks import CheckResult
+    from wsmonitor.diagnosis import Signals, diagnose
+
+    results = [CheckResult("redis-reachable", "fail", "the service cannot reach Redis "
+                           "(reachable from here: …)"),
+               CheckResult("handshake-101", "pass", "101"),
+               CheckResult("diagnostic-endpoints", "fail", "redis-health reports a failure")]
+    back = Signals(redis_failed_at=1000.0, since_redis_failed=1.0, since_failed_here=9.0)
+    assert diagnose(results, signals=back).layer == "redis"
+    # never failed from here: a service-only fault, not a recovery (not called "back")
+    only_service = Signals(redis_failed_at=1000.0, since_redis_failed=1.0)
+    d = diagnose(results, signals=only_service)
+    assert "back" not in d.summary
