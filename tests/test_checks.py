@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from wsmonitor.checks import CHECK_IDS, CheckContext, diagnose, evaluate
+from wsmonitor.checks import (CHECK_IDS, CheckContext, diagnose, ended_categories, evaluate,
+                              log_categories, recent_error_times)
 from wsmonitor.plans import load_plans
 from wsmonitor.redis_url import lint_redis_url
 from wsmonitor.samples import LatencyStats, RedisSample
@@ -85,6 +86,20 @@ def test_rejections_while_watched_fail_but_old_ones_warn() -> None:
     assert r.status == "warn"
 
 
+def test_rejections_age_out_after_two_quiet_runs() -> None:
+    # Rejected during runs 2-3, quiet since: fail while within two INFO intervals, then warn.
+    counts = [0, 0, 3, 5, 5, 5]
+    hist = [sample(at=NOW - 2 * (len(counts) - 1 - i), rejected_connections=c)
+            for i, c in enumerate(counts)]
+    verdicts = []
+    for n in range(2, len(hist) + 1):
+        r = by_id(evaluate(ctx(), {"redis": hist[:n]}, hist[n - 1].at))["redis-connections"]
+        verdicts.append(r.status)
+    assert verdicts == ["pass", "fail", "fail", "fail", "warn"]
+    assert "5 rejected while watched, the last 4 s ago" in r.summary
+    assert any("5 while watched, 0 in the last 4 s" in line for line in r.evidence)
+
+
 def test_max_clients_error_is_a_connection_failure() -> None:
     hist = [sample(ok=False, info_ok=False, error_kind="max-clients",
                    error="the server is at its connection cap")]
@@ -152,3 +167,44 @@ def test_diagnosis_unknown_without_evidence_never_confident() -> None:
     d = diagnose(results)
     assert d.layer == "unknown"
     assert "redis-reachable" in d.checks
+
+
+def _logs(*events: tuple[float, str]) -> list:
+    from wsmonitor.probes.logs import LogEvent, LogsSample
+
+    evs = tuple(LogEvent(at, "app.log", f"boom {cat}", category=cat, severity="error")
+                for at, cat in events)
+    counts: dict[str, int] = {}
+    for _, cat in events:
+        counts[cat] = counts.get(cat, 0) + 1
+    return [LogsSample(probe="logs", at=NOW, ok=True, source="file", target="app.log",
+                       events=evs, by_category=counts, by_severity={"error": len(evs)},
+                       window_seconds=900.0, events_in_window=len(evs), events_total=len(evs))]
+
+
+def test_log_errors_of_an_ended_redis_outage_warn_once_redis_is_seen_healthy_after_them() -> None:
+    c = ctx(logs_configured=True)
+    healthy = [sample(at=NOW - 30), sample(at=NOW - 2)]
+    # Redis errors logged 10 s ago; Redis answered 2 s ago (after them): the outage ended.
+    r = by_id(evaluate(c, {"redis": healthy, "logs": _logs((NOW - 10, "redis-error"))}, NOW))
+    assert r["redis-reachable"].status == "pass"
+    assert r["consumer-errors"].status == "warn"
+    assert "from before redis-reachable passed again" in r["consumer-errors"].summary
+    assert diagnose(list(r.values())).layer not in ("redis", "consumer")  # no layer from logs
+    # An error newer than the last healthy sample still fails: it may be a new outage.
+    r = by_id(evaluate(c, {"redis": healthy, "logs": _logs((NOW - 1, "redis-error"))}, NOW))
+    assert r["consumer-errors"].status == "fail"
+    # Errors no direct check can see the end of (the consumer's own code) keep failing, and
+    # they alone name the cause: the ended outage's errors are not counted against it.
+    logs = _logs((NOW - 10, "redis-error"), (NOW - 9, "redis-error"), (NOW - 20, "traceback"))
+    r = by_id(evaluate(c, {"redis": healthy, "logs": logs}, NOW))
+    assert r["consumer-errors"].status == "fail"
+    assert r["consumer-errors"].summary.startswith("1 consumer error(s)")
+    assert "mostly traceback" in r["consumer-errors"].summary
+    ended = ended_categories(r, recent_error_times(logs, NOW))
+    assert set(ended) == {"redis-error"}
+    assert log_categories(logs, NOW, ended) == {"traceback": 1}
+    # A cap: superseded only once redis-connections passes on a newer sample too.
+    capped = [sample(at=NOW - 30), sample(at=NOW - 2, connected_clients=100)]
+    r = by_id(evaluate(c, {"redis": capped, "logs": _logs((NOW - 10, "max-clients"))}, NOW))
+    assert r["redis-connections"].status == "fail" and r["consumer-errors"].status == "fail"

@@ -216,7 +216,7 @@ def test_raising_probe_becomes_redacted_probe_bug(engines: list[Engine],
 
 def test_backoff_delay_doubles_up_to_the_cap() -> None:
     p = ScriptedProbe("p", interval=1.0)
-    engine = Engine([p], max_backoff=8.0)
+    engine = Engine([p], max_backoff=8.0, backoff_intervals=100)
     assert [engine.backoff_delay(p, f) for f in range(6)] == [1, 2, 4, 8, 8, 8]
     assert engine.backoff_delay(p, 10_000) == 8  # no overflow on a long outage
     assert engine.backoff_delay(p, -1) == 1
@@ -225,13 +225,24 @@ def test_backoff_delay_doubles_up_to_the_cap() -> None:
     assert Engine([slow], max_backoff=8.0).backoff_delay(slow, 3) == 20.0
 
 
+def test_backoff_is_capped_in_intervals_so_a_fault_that_ends_is_seen_soon() -> None:
+    p = ScriptedProbe("p", interval=1.0)
+    engine = Engine([p], max_backoff=30.0)  # default: at most two intervals
+    assert [engine.backoff_delay(p, f) for f in range(5)] == [1, 2, 2, 2, 2]
+    fast = ScriptedProbe("fast", interval=0.2)
+    assert Engine([fast], max_backoff=30.0).backoff_delay(fast, 50) == pytest.approx(0.4)
+    # Both caps hold: the seconds cap wins for slow probes (never under the interval).
+    slow = ScriptedProbe("slow", interval=20.0)
+    assert Engine([slow], max_backoff=30.0).backoff_delay(slow, 5) == 30.0
+
+
 def test_backoff_follows_interval_scaling() -> None:
     class Scaled(ScriptedProbe):
         def interval(self, base: float) -> float:
             return base
 
     p = Scaled("p")
-    engine = Engine([p], interval=2.0, max_backoff=100.0)
+    engine = Engine([p], interval=2.0, max_backoff=100.0, backoff_intervals=100)
     assert engine.backoff_delay(p, 0) == 2.0
     assert engine.scale_interval(2) == 2.0
     assert engine.effective_interval(p) == 4.0
@@ -243,7 +254,7 @@ def test_backoff_follows_interval_scaling() -> None:
 def test_backoff_observed_while_failing_then_reset(engines: list[Engine]) -> None:
     script = ("fail",) * 5 + ("ok", "ok")
     flaky = ScriptedProbe("flaky", script=script, interval=0.05)
-    engine = started(engines, flaky, max_backoff=0.4)
+    engine = started(engines, flaky, max_backoff=0.4, backoff_intervals=100)
     wait_until(lambda: flaky.started >= 7)
     # The delay chosen after run k is what run k+1 sees.
     assert flaky.seen_failures[:7] == [0, 1, 2, 3, 4, 5, 0]
@@ -255,6 +266,30 @@ def test_backoff_observed_while_failing_then_reset(engines: list[Engine]) -> Non
     state = engine.states["flaky"]
     assert state.interval == pytest.approx(0.05)
     assert state.runs >= 7
+
+
+def test_a_recovery_cuts_the_backoff_of_the_other_failing_probes(engines: list[Engine]) -> None:
+    # Redis answers again: the probes of the service's view, waiting out a backoff, look again
+    # at their interval instead of after it. Probes that were fine are left alone.
+    redis = ScriptedProbe("redis", script=("fail",), interval=0.05)
+    service = ScriptedProbe("service", script=("fail",), interval=0.2)
+    fine = ScriptedProbe("fine", script=("ok",), interval=30.0)
+    engine = started(engines, redis, service, fine, max_backoff=60.0, backoff_intervals=1000)
+    wait_until(lambda: service.started >= 5, timeout=20)
+    assert engine.states["service"].delay == pytest.approx(6.4)  # 0.2 doubled five times
+    waited_from = service.started_at[-1]
+    redis.script = ("ok",)
+    engine.run_now("redis")
+    wait_until(lambda: redis.started_at[-1] > waited_from and
+               engine.states["redis"].failures == 0)
+    recovered_at = time.monotonic()
+    wait_until(lambda: service.started >= 6, timeout=20)
+    # Woken, not left to its 6.4 s backoff (a generous bound: this is not a speed test).
+    assert service.started_at[5] - recovered_at < 3.0
+    # Never faster than its interval.
+    gaps = [b - a for a, b in zip(service.started_at, service.started_at[1:])]
+    assert min(gaps) >= 0.2 * 0.9
+    assert fine.started == 1
 
 
 # --- history and subscribers -------------------------------------------------------------------

@@ -136,7 +136,9 @@ def evaluate(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
 
     results.update(delivery_checks(ctx, history, now))
     if ctx.logs_configured:
-        results["consumer-errors"] = consumer_errors(ctx, history.get("logs", ()), now)
+        logs = history.get("logs", ())
+        ended = ended_categories(results, recent_error_times(logs, now))
+        results["consumer-errors"] = consumer_errors(ctx, logs, now, ended)
     out = []
     for cid, _question in CHECKS:
         if cid in results:
@@ -337,24 +339,34 @@ def redis_connections(ctx: CheckContext, redis: Sequence[RedisSample],
     clients = info.connected_clients or 0
     evidence = [f"INFO {sample_age(info, now)}: {clients} connected clients"
                 + (f" of {cap} ({cap_src})" if cap else "")]
-    rejected_new = 0
-    first = with_info[0]
-    if info.rejected_connections is not None and first.rejected_connections is not None:
-        rejected_new = info.rejected_connections - first.rejected_connections
+    rejected_new = _rejected_between(with_info[0], info)
+    # Rejections are evidence while they go on: the last REJECTION_RUNS INFO intervals.
+    # Older ones warn, so a cap hit once does not keep the check failed for the whole history.
+    since = with_info[-1 - REJECTION_RUNS] if len(with_info) > REJECTION_RUNS else with_info[0]
+    rejected_recent = _rejected_between(since, info)
     if info.rejected_connections:
         evidence.append(f"rejected_connections {info.rejected_connections} since the server "
-                        f"started, {rejected_new} while watched")
+                        f"started, {rejected_new} while watched, {rejected_recent} in the last "
+                        f"{info.at - since.at:.0f} s")
     remedy = ("Find who holds connections (CLIENT LIST: each Daphne worker keeps a pool), "
               "restart leaking workers, or raise the cap / upgrade the plan.")
-    if rejected_new > 0:
-        return CheckResult(cid, FAIL, f"{rejected_new} connection(s) rejected while watched",
-                           tuple(evidence), remedy, info.at)
+    if rejected_recent > 0:
+        return CheckResult(cid, FAIL, f"{rejected_recent} connection(s) rejected in the last "
+                           f"{max(1, round(info.at - since.at))} s", tuple(evidence), remedy,
+                           info.at)
     if cap and clients >= cap:
         return CheckResult(cid, FAIL, f"{clients} connections: at the cap of {cap}",
                            tuple(evidence), remedy, info.at)
     if cap and clients >= WARN_RATIO * cap:
         return CheckResult(cid, WARN, f"{clients} of {cap} connections ({clients / cap:.0%})",
                            tuple(evidence), remedy, info.at)
+    if rejected_new > 0:
+        last_rise = next(b for a, b in zip(reversed(with_info[:-1]), reversed(with_info))
+                         if _rejected_between(a, b) > 0)
+        return CheckResult(cid, WARN, f"{clients} connections; {rejected_new} rejected while "
+                           f"watched, the last {sample_age(last_rise, now)}", tuple(evidence),
+                           "The cap was hit and is not now: watch whether it repeats. " + remedy,
+                           info.at)
     if info.rejected_connections:
         return CheckResult(cid, WARN, f"{clients} connections; rejections in the past",
                            tuple(evidence), "Rejections happened before wsmonitor watched: "
@@ -362,6 +374,16 @@ def redis_connections(ctx: CheckContext, redis: Sequence[RedisSample],
     noun = "connection" if clients == 1 else "connections"
     summary = f"{clients} {noun}" + (f" of {cap} ({clients / cap:.0%})" if cap else "")
     return CheckResult(cid, PASS, summary, tuple(evidence), "", info.at)
+
+
+REJECTION_RUNS = 2
+"""INFO intervals over which rejected connections fail redis-connections (older ones warn)."""
+
+
+def _rejected_between(a: RedisSample, b: RedisSample) -> int:
+    if a.rejected_connections is None or b.rejected_connections is None:
+        return 0
+    return max(0, b.rejected_connections - a.rejected_connections)
 
 
 def command_rate(redis: Sequence[RedisSample], window: int = 10) -> tuple[float, float] | None:
@@ -469,8 +491,15 @@ LOG_REMEDY = {
 """What to do per log category (the first category found decides the remedy)."""
 
 
-def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> CheckResult:
-    """Are the service logs free of consumer errors (over the probe's window)?"""
+def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
+                    ended: Mapping[str, tuple[str, ...]] | None = None) -> CheckResult:
+    """Are the service logs free of consumer errors (over the probe's window)?
+
+    Errors of the `ended` categories (`ended_categories`: an outage the Redis checks have
+    since seen end) warn instead of failing, so the window does not keep a layer named after
+    the fault is gone; any newer error fails again.
+    """
+    ended = ended or {}
     cid = "consumer-errors"
     from wsmonitor.probes.logs import LogsSample
 
@@ -481,7 +510,7 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> Ch
     if _stale(last, ctx, now):
         return _stale_result(cid, last, now)
     counts = {k: v for k, v in last.by_category.items() if v}
-    window = f"{last.window_seconds / 60:.0f} min" if last.window_seconds else "the window"
+    window = _span(last.window_seconds) if last.window_seconds else "the window"
     where = f"{last.source} {last.target}".strip()
     if last.error_kind and not last.events_total:
         return CheckResult(cid, UNKNOWN, f"the logs cannot be read: {last.error_kind}",
@@ -503,8 +532,16 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> Ch
         evidence.append(f"the tail has a fault now: {last.error_kind}")
     # Judge errors by how recent they are: a 15-minute window must not keep a wall display red
     # for 15 minutes after the incident ended.
-    recent_errors = [e for s in samples for e in s.events
-                     if e.severity == "error" and e.timestamp >= now - RECENT_ERRORS]
+    recent_window = recent_errors_window(last)
+    recent_all = [e for s in samples for e in s.events
+                  if e.severity == "error" and e.timestamp >= now - recent_window]
+    recent_errors = [e for e in recent_all if (e.category or "error") not in ended]
+    past_outage = len(recent_all) - len(recent_errors)
+    if past_outage:
+        names = sorted({c for checks in ended.values() for c in checks})
+        evidence.append(f"{past_outage} error(s) from an outage that has ended: "
+                        f"{', '.join(sorted(ended))}, logged before {', '.join(names)} "
+                        "passed again")
     errors = last.by_severity.get("error", 0)
     warnings = last.by_severity.get("warning", 0)
     if ctx.url_configured:
@@ -525,11 +562,18 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> Ch
         top = max(recent_top, key=lambda k: recent_top[k])
         remedy = LOG_REMEDY.get(top, "Read the events in the logs pane.")
         return CheckResult(cid, FAIL, f"{len(recent_errors)} consumer error(s) in the last "
-                           f"{RECENT_ERRORS / 60:.0f} min, mostly {top}", tuple(evidence), remedy,
+                           f"{_span(recent_window)}, mostly {top}", tuple(evidence), remedy,
+                           last.at)
+    if past_outage:
+        names = sorted({c for checks in ended.values() for c in checks})
+        return CheckResult(cid, WARN, f"{past_outage} error(s) in the last "
+                           f"{_span(recent_window)}, all from before {', '.join(names)} "
+                           "passed again", tuple(evidence),
+                           "Errors from an outage that has ended: watch that no new ones come.",
                            last.at)
     if errors:
         return CheckResult(cid, WARN, f"{errors} consumer error(s) in the last {window}, none in "
-                           f"the last {RECENT_ERRORS / 60:.0f} min"
+                           f"the last {_span(recent_window)}"
                            + (f" (mostly {top})" if top else ""), tuple(evidence), remedy,
                            last.at)
     if warnings:
@@ -543,8 +587,66 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float) -> Ch
 RECENT_ERRORS = 180.0
 """Seconds within which a logged error fails consumer-errors (older ones in the window warn)."""
 
+def recent_errors_window(last: Sample) -> float:
+    """Seconds within which logged errors fail consumer-errors: `RECENT_ERRORS`, or the logs
+    probe's whole window when that is shorter."""
+    window = getattr(last, "window_seconds", 0.0) or RECENT_ERRORS
+    return min(RECENT_ERRORS, window)
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
 SELF_INFLICTED = ("ws-reject", "auth-rejected")
 """Log categories that wsmonitor's own rejected variants produce."""
+
+
+SUPERSEDED_BY: dict[str, tuple[str, ...]] = {
+    "redis-error": ("redis-reachable",),
+    "channels-timeout": ("redis-reachable", "channel-layer"),
+    "max-clients": ("redis-reachable", "redis-connections"),
+    "plan-quota": ("redis-reachable", "redis-connections", "redis-commands"),
+    # Daphne killed a consumer stuck past its timeout (a hung connect()): a 101 since says
+    # connecting works again.
+    "app-killed": ("handshake-101",),
+}
+"""Log categories a direct check can see the end of: such an error is from an outage that
+has ended once every check named here passes (or warns of past trouble only) on a sample
+newer than the error. The consumer's own exceptions have no such check: they fail for
+`RECENT_ERRORS`."""
+
+
+def ended_categories(results: Mapping[str, CheckResult],
+                     last_error: Mapping[str, float]) -> dict[str, tuple[str, ...]]:
+    """The log categories whose errors come from an outage that has ended: every check that
+    can see it end (`SUPERSEDED_BY`) passes, or warns of past trouble only, on a sample newer
+    than the category's newest error. Category → those checks."""
+    out: dict[str, tuple[str, ...]] = {}
+    for category, at in last_error.items():
+        checks = SUPERSEDED_BY.get(category)
+        if checks and all(
+                (r := results.get(cid)) is not None and r.status in (PASS, WARN)
+                and r.at is not None and r.at > at for cid in checks):
+            out[category] = checks
+    return out
+
+
+def recent_error_times(logs: Sequence[Sample], now: float) -> dict[str, float]:
+    """The newest error per category within `recent_errors_window` (what fails the check)."""
+    from wsmonitor.probes.logs import LogsSample
+
+    samples = [s for s in logs if isinstance(s, LogsSample)]
+    if not samples:
+        return {}
+    recent = recent_errors_window(samples[-1])
+    out: dict[str, float] = {}
+    for s in samples:
+        for e in s.events:
+            if e.severity == "error" and e.timestamp >= now - recent:
+                key = e.category or "error"
+                out[key] = max(out.get(key, e.timestamp), e.timestamp)
+    return out
 
 
 def _log_severity(category: str) -> str:
@@ -553,15 +655,20 @@ def _log_severity(category: str) -> str:
     return default_rules().severity(category)
 
 
-def log_categories(logs: Sequence[Sample], now: float | None = None) -> dict[str, int]:
-    """Counts per category of the error events logged in the last `RECENT_ERRORS` seconds."""
+def log_categories(logs: Sequence[Sample], now: float | None = None,
+                   ended: Mapping[str, object] | None = None) -> dict[str, int]:
+    """Counts per category of the error events logged within `recent_errors_window`, but the
+    `ended` categories (see `ended_categories`)."""
     from wsmonitor.probes.logs import LogsSample
 
     now = time.time() if now is None else now
     out: dict[str, int] = {}
+    last = next((s for s in reversed(logs) if isinstance(s, LogsSample)), None)
+    recent = recent_errors_window(last) if last is not None else RECENT_ERRORS
     for s in logs:
         if isinstance(s, LogsSample):
             for e in s.events:
-                if e.severity == "error" and e.category and e.timestamp >= now - RECENT_ERRORS:
+                if e.severity == "error" and e.category and e.timestamp >= now - recent \
+                        and e.category not in (ended or {}):
                     out[e.category] = out.get(e.category, 0) + 1
     return out

@@ -75,6 +75,28 @@ def _fresh(samples: Sequence[Sample], ctx: CheckContext, now: float) -> Sample |
     return None if now - last.at > stale_limit(ctx, last.probe) else last
 
 
+def attempts(samples: Sequence[Sample]) -> list[HandshakeSample]:
+    """One sample per handshake attempt: an interim sample is dropped once its attempt's own
+    sample follows (a trailing one, of the socket held now, stays)."""
+    hs = [s for s in samples if isinstance(s, HandshakeSample)]
+    return [s for i, s in enumerate(hs) if not (s.interim and i + 1 < len(hs))]
+
+
+def held_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]], now: float,
+                  v: Mapping[str, HandshakeSample]) -> dict[str, HandshakeSample]:
+    """`latest_variants` for the checks that judge a hold: while a socket is being held, the
+    last finished hold (when still fresh) stands for ``token+origin``."""
+    p = v.get(PRIMARY_VARIANT)
+    if p is None or not p.interim:
+        return dict(v)
+    out = dict(v)
+    finished = [s for s in history.get(f"handshake:{PRIMARY_VARIANT}", ())
+                if isinstance(s, HandshakeSample) and not s.interim]
+    if finished and now - finished[-1].at <= stale_limit(ctx, finished[-1].probe):
+        out[PRIMARY_VARIANT] = finished[-1]
+    return out
+
+
 def latest_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
                     now: float) -> dict[str, HandshakeSample]:
     """The newest fresh sample of each handshake variant."""
@@ -93,7 +115,9 @@ def describe(s: HandshakeSample, now: float) -> str:
     if s.close_code is not None:
         extra = f", closed {s.close_code} after {s.closed_at_s or 0:.1f} s"
     elapsed = f" after {s.elapsed_s:.2f} s" if s.elapsed_s is not None else ""
-    return f"{s.variant} {sample_age(s, now)}: {s.classification} — {status}{elapsed}{extra}"
+    holding = ", holding it" if s.interim else ""
+    return (f"{s.variant} {sample_age(s, now)}: {s.classification} — {status}{elapsed}{extra}"
+            f"{holding}")
 
 
 def token_state(ctx: CheckContext, now: float) -> str:
@@ -115,13 +139,14 @@ def websocket_checks(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     """The checks that rest on the handshake and HTTP probes."""
     now = time.time() if now is None else now
     v = latest_variants(ctx, history, now)
+    held = held_variants(ctx, history, now, v)
     return {
         "platform-websocket": platform_websocket(ctx, v, history, now),
         "allowed-hosts": allowed_hosts(ctx, v, now, service_failing(ctx, history, now)),
         "jwt-valid": jwt_valid(ctx, v, now, http_auth_rejections(ctx, history, now)),
         "handshake-101": handshake_101(ctx, v, history, now),
-        "stays-open": stays_open(ctx, v, now),
-        "ping-pong": ping_pong(ctx, v, now),
+        "stays-open": stays_open(ctx, held, now),
+        "ping-pong": ping_pong(ctx, held, now),
         "polling-fallback": polling_fallback(ctx, history, now),
         "diagnostic-endpoints": diagnostic_endpoints(ctx, history, now),
     }
@@ -186,8 +211,7 @@ def handshake_101(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     p = v.get(PRIMARY_VARIANT)
     if p is None:
         return _waiting(cid)
-    recent = [s for s in history.get(f"handshake:{PRIMARY_VARIANT}", ())[-10:]
-              if isinstance(s, HandshakeSample)]
+    recent = attempts(history.get(f"handshake:{PRIMARY_VARIANT}", ())[-11:])[-10:]
     upgraded = sum(1 for s in recent if s.classification in UPGRADED)
     evidence = [describe(p, now)]
     t = p.timings_ms
@@ -351,6 +375,10 @@ def _held_socket(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float
     if p.classification not in UPGRADED:
         return CheckResult(cid, UNKNOWN, no_socket, (describe(p, now),), "See handshake-101.",
                            p.at)
+    if p.interim:
+        held = (p.held_s or 0.0) + max(0.0, now - p.at)
+        return CheckResult(cid, UNKNOWN, f"holding the first socket: {min(held, p.hold_s):.0f} s "
+                           f"of {p.hold_s:.0f} s so far", (describe(p, now),), "", p.at)
     return p
 
 

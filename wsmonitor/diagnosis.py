@@ -160,8 +160,9 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     newest = [views_[-1][1] for views_ in (here, seen) if views_]
     ok_now = bool(newest) and all(newest)
 
-    primary = [s for s in history.get(f"handshake:{PRIMARY_VARIANT}", ())
-               if isinstance(s, HandshakeSample)]
+    from wsmonitor.checks_ws import attempts
+
+    primary = attempts(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
     previous = primary[-2] if len(primary) >= 2 else None
     onset = None
     if primary:

@@ -71,10 +71,12 @@ class Engine:
         interval: Base interval in seconds (each probe may stretch it).
         history: Samples kept per probe.
         max_backoff: Longest wait between runs of a failing probe, seconds.
+        backoff_intervals: Longest wait between runs of a failing probe, in its intervals:
+            a failing probe slows down, but a fault that ends is seen within this many intervals.
     """
 
     def __init__(self, probes: Iterable[Probe], *, interval: float = 2.0, history: int = 600,
-                 max_backoff: float = 30.0) -> None:
+                 max_backoff: float = 30.0, backoff_intervals: float = 2.0) -> None:
         self.probes: dict[str, Probe] = {}
         for probe in probes:
             if probe.name in self.probes:
@@ -83,8 +85,14 @@ class Engine:
         self.base_interval = interval
         self.interval_factor = 1.0
         self.max_backoff = max_backoff
+        self.backoff_intervals = backoff_intervals
         self.stagger = 0.2
         """Seconds between the first runs of successive probes."""
+        for probe in self.probes.values():
+            if hasattr(probe, "publish_interim"):
+                # A probe that knows part of its answer early (a held socket's handshake)
+                # publishes it before its run ends.
+                probe.publish_interim = self.publish
         self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.probes}
         self._history: dict[str, deque[Sample]] = {
             n: deque(maxlen=getattr(p, "history_size", None) or history)
@@ -94,6 +102,8 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._wake: dict[str, asyncio.Event] = {}
+        self._recheck: set[str] = set()
+        """Probes woken out of their backoff because another probe recovered."""
         self._unpaused: asyncio.Event | None = None
         self._paused = False
         self._stop: asyncio.Event | None = None
@@ -195,11 +205,13 @@ class Engine:
         return probe.interval(self.base_interval * self.interval_factor)
 
     def backoff_delay(self, probe: Probe, failures: int) -> float:
-        """Wait after a run: the interval, doubled per consecutive failure up to the cap."""
+        """Wait after a run: the interval, doubled per consecutive failure up to the caps
+        (`backoff_intervals` intervals and `max_backoff` seconds), never under the interval."""
         interval = self.effective_interval(probe)
         if failures <= 0:
             return interval
-        return max(interval, min(interval * 2 ** min(failures, 10), self.max_backoff))
+        return max(interval, min(interval * 2 ** min(failures, 10),
+                                 interval * self.backoff_intervals, self.max_backoff))
 
     async def run_forever(self) -> None:
         """Run every probe on its interval until `stop` (on the current event loop)."""
@@ -231,15 +243,36 @@ class Engine:
         while not self._stop.is_set():
             await self._unpaused.wait()
             wake.clear()
+            started = time.monotonic()
+            failing_before = state.failures
             sample = await self._run_one(probe)
             self.publish(sample)
             state.interval = self.effective_interval(probe)
             state.delay = self.backoff_delay(probe, state.failures)
             state.next_at = time.time() + state.delay
+            if sample.ok and failing_before:
+                self._recheck_failing(probe.name)
             try:
                 await asyncio.wait_for(wake.wait(), state.delay)
             except TimeoutError:
                 pass
+            if probe.name in self._recheck:
+                # Woken because another probe recovered: run now, but never sooner than one
+                # interval after this probe's last start (backoff is cut, the rate is not).
+                self._recheck.discard(probe.name)
+                remaining = started + state.interval - time.monotonic()
+                if remaining > 0:
+                    state.next_at = time.time() + remaining
+                    await asyncio.sleep(remaining)
+
+    def _recheck_failing(self, recovered: str) -> None:
+        """A probe recovered: the faults of the others may have ended too, so the probes
+        waiting out a backoff run again at their interval instead of after it."""
+        for name, state in self.states.items():
+            if name != recovered and state.failures > 0 and not state.running \
+                    and state.delay > state.interval:
+                self._recheck.add(name)
+                self._wake[name].set()
 
     def start(self) -> None:
         """Run the engine on its own thread and event loop."""

@@ -180,10 +180,12 @@ def judge(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     now = _time.time() if now is None else now
     results = evaluate(ctx, history, now)
     variants = latest_variants(ctx, history, now)
-    from wsmonitor.checks import log_categories
+    from wsmonitor.checks import ended_categories, log_categories, recent_error_times
     from wsmonitor.diagnosis import signals
 
+    logs = history.get("logs", ())
+    ended = ended_categories({r.id: r for r in results}, recent_error_times(logs, now))
     return diagnose(results, variants, app_runner=is_app_runner(ctx),
                     service_down=service_failing(ctx, history, now),
-                    log_categories=log_categories(history.get("logs", ()), now),
+                    log_categories=log_categories(logs, now, ended),
                     signals=signals(ctx, history, now)), results

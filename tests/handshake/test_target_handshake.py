@@ -167,3 +167,45 @@ async def test_engine_runs_variant_probes_and_replays(target: Target, tmp_path) 
         again = sample_from_dict(json.loads(json.dumps(sample.to_dict())))
         assert again == sample
     await engine.close_probes()
+
+
+async def test_held_socket_is_published_at_the_101_then_at_the_end_of_the_hold(
+        target: Target, tmp_path) -> None:
+    from wsmonitor.checks import CheckContext
+    from wsmonitor.checks_ws import attempts, websocket_checks
+    from wsmonitor.plans import load_plans
+
+    settings = settings_for(target, tmp_path, jwt_secret=target.secret_key,
+                            jwt_user_id=target.user_id)
+    probes = handshake_probes(settings, hold=3.0, short_hold=3.0)
+    engine = Engine(probes)
+    seen: list[HandshakeSample] = []
+    engine.subscribe(lambda s: seen.append(s))  # type: ignore[arg-type, return-value]
+    await engine.run_once([f"handshake:{PRIMARY_VARIANT}", "handshake:no-origin"])
+    await engine.close_probes()
+    primary = [s for s in seen if s.variant == PRIMARY_VARIANT]
+    assert [s.interim for s in primary] == [True, False]
+    early, final = primary
+    # The handshake is final at the 101; the hold's figures come with the run's own sample.
+    assert early.classification == "ok" and early.status == 101 and early.ack_received
+    assert early.timings_ms == final.timings_ms and early.at < final.at
+    assert early.held_s is not None and final.held_s is not None
+    assert early.held_s < final.held_s and final.held_s >= 3.0
+    assert early.hook_at_s is None and final.pings_sent >= early.pings_sent
+    # Only the held token+origin socket does it (a variant's hold is a check, not a socket).
+    assert [s.interim for s in seen if s.variant == "no-origin"] == [False]
+    assert sample_from_dict(json.loads(json.dumps(early.to_dict()))) == early
+    # One attempt each, whatever the history holds.
+    assert attempts(primary) == [final] and attempts([early]) == [early]
+
+    ctx = CheckContext(plan=load_plans()["none"], url_configured=True, stale_after=60.0)
+    now = early.at + 1
+    first = websocket_checks(ctx, {f"handshake:{PRIMARY_VARIANT}": [early]}, now)
+    assert first["handshake-101"].status == "pass"
+    assert first["stays-open"].status == "unknown"
+    assert "holding the first socket" in first["stays-open"].summary
+    # Holding the next socket: the last finished hold still stands.
+    later = websocket_checks(ctx, {f"handshake:{PRIMARY_VARIANT}": [early, final, early]},
+                             final.at + 1)
+    assert later["stays-open"].status == "pass" and later["ping-pong"].status == "pass"
+    assert later["handshake-101"].summary == "101 Switching Protocols"

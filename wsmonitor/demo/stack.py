@@ -317,8 +317,9 @@ class DemoStack:
         values.update(changes)
         return with_overrides(base if base is not None else Settings(), **values)
 
-    def build_probes(self, settings: Any) -> list[Any]:
-        """wsmonitor's probes for `settings`, with the demo's tokens and log window."""
+    def build_probes(self, settings: Any, rate: float = 1.0) -> list[Any]:
+        """wsmonitor's probes for `settings`, with the demo's tokens and log window (divided
+        by `rate`, see `build_engine`)."""
         from wsmonitor.log_rules import build_rules
         from wsmonitor.probes.logs import FileSource, LogsProbe
         from wsmonitor.runtime import build_probes
@@ -333,14 +334,28 @@ class DemoStack:
                 # window so the check follows the fault switches.
                 probes[i] = LogsProbe(FileSource(self.log_file, initial_lines=0),
                                       rules=build_rules(settings.log_rules or None),
-                                      window=self.log_window)
+                                      window=self.log_window / rate)
         return probes
 
-    def build_engine(self, settings: Any) -> Any:
-        """An engine over `build_probes` (what ``wsmonitor demo`` runs)."""
+    def build_engine(self, settings: Any, rate: float = 1.0) -> Any:
+        """An engine over `build_probes` (what ``wsmonitor demo`` runs).
+
+        Args:
+            rate: Time compression for soaks and benchmarks: every probe's least interval,
+                the engine's backoff cap and the logs window are divided by it (the base
+                interval and the hold are the settings'). Only for the demo: it has no quota
+                a faster monitor could spend.
+        """
         from wsmonitor.engine import Engine
 
-        return Engine(self.build_probes(settings), interval=settings.interval)
+        probes = self.build_probes(settings, rate)
+        engine = Engine(probes, interval=settings.interval)
+        if rate != 1.0:
+            engine.max_backoff /= rate
+            for probe in probes:
+                if hasattr(probe, "min_interval"):
+                    probe.min_interval /= rate
+        return engine
 
     def describe(self) -> list[str]:
         """What runs, for a person (no secret in it)."""

@@ -257,6 +257,8 @@ class ChannelLayerProbe:
         self.own_commands = 0
         """Commands sent so far (about: channels_redis sends them)."""
         self._layer: Any = None
+        self.min_interval = MIN_INTERVAL
+        """Least seconds between runs (a time-compressed soak lowers it)."""
         self._base = MIN_INTERVAL
         self._last_delivery: float | None = None
 
@@ -269,7 +271,7 @@ class ChannelLayerProbe:
 
     def steady_interval(self, base: float) -> float:
         """Seconds between round trips (and between deliveries), stretched by the budget."""
-        interval = max(base, MIN_INTERVAL)
+        interval = max(base, self.min_interval)
         if self.budget_per_day:
             interval = max(interval, self.commands_per_run * SECONDS_PER_DAY / self.budget_per_day)
         return interval

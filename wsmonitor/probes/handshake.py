@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 import re
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -123,6 +124,12 @@ _USER_AGENT = f"wsmonitor/{__version__}"
 
 OnOpen = Callable[[], Awaitable[object]]
 """A hook run once the socket is open during the hold (see `probe_handshake`)."""
+OnUpgrade = Callable[["HandshakeSample"], None]
+"""Takes the interim sample of a held socket (see `probe_handshake`)."""
+INTERIM_MIN_HOLD = 2.0
+"""Holds at least this long publish an interim sample at the 101 (``token+origin`` only)."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +222,10 @@ class HandshakeSample(Sample):
     first_notification_s: float | None = None
     """Seconds after the 101 when the first notification arrived (delivery latency is this
     less ``hook_at_s``)."""
+    interim: bool = False
+    """Published at the 101 (once acknowledged), while the hold goes on: the handshake's
+    figures are final, the hold's (held, pings, delivery) are not. The run's own sample, at
+    the end of the hold, follows."""
 
     def __post_init__(self) -> None:
         # Replayed samples come back from JSON: rebuild the nested record and the pairs.
@@ -280,8 +291,11 @@ class _Attempt:
     def __init__(self, url: str, *, variant: str, origin: str | None, token: str | None,
                  token_source: str | None, hold: float, open_timeout: float,
                  ping_interval: float, app_ping: bool, ssl_context: ssl.SSLContext | None,
-                 probe: str, on_open: OnOpen | None = None) -> None:
+                 probe: str, on_open: OnOpen | None = None,
+                 on_upgrade: OnUpgrade | None = None) -> None:
         self.url = url_with_token(url, token) if token is not None else url
+        self.on_upgrade = on_upgrade
+        self.started = time.perf_counter()
         self.token = token
         self.variant = variant
         self.origin = origin
@@ -331,7 +345,7 @@ class _Attempt:
     # --- the attempt -------------------------------------------------------------------------
 
     async def run(self) -> HandshakeSample:
-        started = time.perf_counter()
+        started = self.started = time.perf_counter()
         classification = "ok"
         error: str | None = None
         try:
@@ -616,6 +630,8 @@ class _Attempt:
                 self._send_ping()
                 next_ping = now + self.ping_interval
             settled = self.f.get("ack_received") or now - self.t_open >= ACK_WAIT
+            if settled and self.on_upgrade is not None:
+                self._publish_interim()
             if self.on_open is not None and self.hook_task is None and settled:
                 self.f["hook_at_s"] = round(now - self.t_open, 4)
                 self.hook_task = asyncio.create_task(self.on_open())
@@ -800,6 +816,16 @@ class _Attempt:
 
     # --- the sample --------------------------------------------------------------------------
 
+    def _publish_interim(self) -> None:
+        """Hand the handshake's result on at once, before the hold ends (once per attempt)."""
+        hook, self.on_upgrade = self.on_upgrade, None
+        assert hook is not None
+        try:
+            hook(replace(self._sample("ok", None, self.started), interim=True,
+                         held_s=round(time.perf_counter() - self.t_open, 3)))
+        except Exception:  # noqa: BLE001 - a subscriber's fault must not end the hold
+            log.exception("publishing the interim handshake sample failed")
+
     def _sample(self, classification: str, error: str | None, started: float) -> HandshakeSample:
         ok = classification == "ok"
         timings = PhaseTimings(**{k: None if v is None else round(v, 3)
@@ -826,7 +852,8 @@ async def probe_handshake(url: str, *, variant: str = PRIMARY_VARIANT, origin: s
                           ping_interval: float = DEFAULT_PING_INTERVAL, app_ping: bool = True,
                           ca_file: str | None = None, ssl_context: ssl.SSLContext | None = None,
                           probe: str | None = None,
-                          on_open: OnOpen | None = None) -> HandshakeSample:
+                          on_open: OnOpen | None = None,
+                          on_upgrade: OnUpgrade | None = None) -> HandshakeSample:
     """One handshake attempt, exactly as given (no variant logic): the building block.
 
     Args:
@@ -845,6 +872,9 @@ async def probe_handshake(url: str, *, variant: str = PRIMARY_VARIANT, origin: s
         on_open: Awaited as a task once the socket is open and acknowledged (or `ACK_WAIT`
             after the 101), during the hold: e.g. a channel-layer ``group_send`` whose
             notification the sample then times. Cancelled when the hold ends.
+        on_upgrade: Called once the socket is open and acknowledged (or `ACK_WAIT` after the
+            101), with an ``interim`` sample: a held socket's handshake is known long before
+            its hold ends.
     """
     if ssl_context is None and ca_file:
         ssl_context = ssl.create_default_context(cafile=ca_file)
@@ -853,7 +883,7 @@ async def probe_handshake(url: str, *, variant: str = PRIMARY_VARIANT, origin: s
                            token_source=token_source, hold=hold, open_timeout=open_timeout,
                            ping_interval=ping_interval, app_ping=app_ping,
                            ssl_context=ssl_context, probe=probe or f"handshake:{variant}",
-                           on_open=on_open)
+                           on_open=on_open, on_upgrade=on_upgrade)
     except InvalidURI:
         # websockets' message echoes the URL, token included.
         shown = redact(url.replace(token, MASK) if token else url)
@@ -909,6 +939,9 @@ class HandshakeProbe:
                        "wrong-origin": wrong_origin}[variant]
         self.sends_token = variant != "no-token"
         self.on_open = on_open
+        self.publish_interim: OnUpgrade | None = None
+        """Set by the engine (its ``publish``): the held ``token+origin`` socket's handshake
+        is shown at the 101, not only when the hold ends."""
         self.timeout = open_timeout + self.hold + 2 * CLOSE_TIMEOUT + 3
         """Longest a run may take, seconds (the hold included)."""
         self._ssl_context = ssl.create_default_context(cafile=ca_file) if ca_file else None
@@ -924,7 +957,9 @@ class HandshakeProbe:
             self.url, variant=self.variant, origin=self.origin, token=token,
             token_source=self.tokens.kind, hold=self.hold, open_timeout=self.open_timeout,
             ping_interval=self.ping_interval, ssl_context=self._ssl_context, probe=self.name,
-            on_open=self.on_open)
+            on_open=self.on_open,
+            on_upgrade=self.publish_interim
+            if self.variant == PRIMARY_VARIANT and self.hold >= INTERIM_MIN_HOLD else None)
 
     async def close(self) -> None:
         """Nothing to release: every run opens and closes its own socket."""

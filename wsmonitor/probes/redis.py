@@ -147,6 +147,8 @@ class RedisProbe:
         self.budget_percent = budget_percent
         self.ca_file = ca_file
         self.burst = burst
+        self.min_interval = MIN_INTERVAL
+        """Least seconds between runs (a time-compressed soak lowers it)."""
         self.command_timeout = timeout
         self.timeout = timeout * (burst + 3) + 2
         parsed = parse_redis_url(url)
@@ -192,7 +194,7 @@ class RedisProbe:
 
     def steady_interval(self, base: float) -> float:
         """Seconds between runs: the base, stretched so the budget is never exceeded."""
-        interval = max(base, MIN_INTERVAL)
+        interval = max(base, self.min_interval)
         budget = self.budget_per_day
         if budget:
             interval = max(interval, self.commands_per_run * SECONDS_PER_DAY / budget)
@@ -209,7 +211,7 @@ class RedisProbe:
         if self.warming_up and self.budget_per_day:
             # A rate needs two INFOs: take the second soon, once, instead of after the
             # budgeted wait (costs one extra run per start).
-            return min(steady, max(base, MIN_INTERVAL, WARMUP_INTERVAL))
+            return min(steady, max(base, self.min_interval, WARMUP_INTERVAL))
         return steady
 
     def own_commands_per_day(self, base: float) -> float:

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Static
 
+from wsmonitor.checks_ws import attempts
 from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
@@ -96,8 +97,7 @@ class HandshakePane(Vertical, can_focus=True):
         failing = False
         table: list[tuple[str, HandshakeSample | None, list[HandshakeSample]]] = []
         for variant in VARIANTS:
-            samples = [s for s in state.history.get(f"handshake:{variant}", ())
-                       if isinstance(s, HandshakeSample)]
+            samples = attempts(state.history.get(f"handshake:{variant}", ()))
             table.append((variant, samples[-1] if samples else None, samples))
         outcome_width = max((len(s.classification) for _, s, _ in table if s), default=9)
         columns, strip = _columns(width, outcome_width)
@@ -113,8 +113,7 @@ class HandshakePane(Vertical, can_focus=True):
             good = expected(variant, s)
             failing |= variant == PRIMARY_VARIANT and not good
             rows.append(_row(variant, s, samples, columns, outcome_width, strip))
-        p = [s for s in state.history.get(f"handshake:{PRIMARY_VARIANT}", ())
-             if isinstance(s, HandshakeSample)]
+        p = attempts(state.history.get(f"handshake:{PRIMARY_VARIANT}", ()))
         if p and not (short and expected(PRIMARY_VARIANT, p[-1])):
             last = p[-1]
             meaning = escape(last.meaning if hasattr(last, "meaning") else "")
@@ -139,6 +138,14 @@ class HandshakePane(Vertical, can_focus=True):
         if not p:
             return "[b]hold[/]  [$text-muted]waiting for the first held socket[/]"
         s = p[-1]
+        if s.interim:
+            # A socket is being held: show the last finished hold, if there is one.
+            finished = [x for x in p[:-1] if x.classification in ("ok", "closed-after-accept")]
+            if not finished or finished[-1] is not p[-2]:
+                ack = "ack ✔" if s.ack_received else "ack ✖"
+                return (f"[b]hold[/]  [$success]101[/] · holding for {s.hold_s:.0f} s · {ack}"
+                        " [$text-muted]· pings and notifications when the hold ends[/]")
+            s = finished[-1]
         if s.classification not in ("ok", "closed-after-accept"):
             return f"[b]hold[/]  [$text-muted]no socket to hold ({s.classification})[/]"
         if s.classification == "closed-after-accept":
