@@ -72,6 +72,9 @@ LOG_CONSUMER = ("connect-error", "exception-in-app", "app-killed", "traceback",
                 "disconnect-error")
 """Log categories that put the fault in the consumer's own code."""
 
+HOLD_CHECKS = ("stays-open", "ping-pong", "notification-delivery")
+"""The checks that judge the held socket: they answer when its hold ends."""
+
 RECOVERY_WINDOW = 60.0
 """Seconds after Redis was last seen failing during which the service's lagging diagnostics
 still count as the recovery transient."""
@@ -720,10 +723,17 @@ def _settle(e: _Evidence) -> Diagnosis:
                          "alone.", e.rem(failing[0]), tuple(failing))
     decided = [r for r in results if r.status != SKIPPED]
     unknown = [r.id for r in decided if r.status == UNKNOWN]
-    if decided and not unknown and all(r.status in (PASS, WARN) for r in decided):
-        return Diagnosis("none", "Every check that ran passed.", "Nothing to fix in the "
-                         "layers checked; widen the checks (--url, --log-group) if the symptom "
-                         "persists.", tuple(r.id for r in decided))
+    # The first socket is being held: its hold's checks answer when it ends (--hold), and
+    # everything else already passed: nothing broken is found so far, and the banner says so.
+    holding = [cid for cid in unknown if cid in HOLD_CHECKS] \
+        if e.p is not None and e.p.interim else []
+    unknown = [cid for cid in unknown if cid not in holding]
+    if decided and not unknown and all(r.status in (PASS, WARN) or r.id in holding
+                                       for r in decided):
+        pending = f" ({', '.join(holding)}: when the first hold ends)" if holding else ""
+        return Diagnosis("none", f"Every check that ran passed{pending}.", "Nothing to fix in "
+                         "the layers checked; widen the checks (--url, --log-group) if the "
+                         "symptom persists.", tuple(r.id for r in decided))
     return Diagnosis("unknown", "Not enough evidence yet to name a broken layer.",
                      "Waiting for: " + ", ".join(unknown) if unknown else
                      "Configure more probes (--url, --log-group).", tuple(unknown))

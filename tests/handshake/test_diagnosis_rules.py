@@ -102,6 +102,28 @@ def test_first_handshake_after_redis_returns_is_the_known_transient() -> None:
     assert d.layer == "channel-layer", d
 
 
+def test_nothing_broken_is_said_while_the_first_socket_is_held() -> None:
+    # The handshake is in (an interim sample at the 101), Redis and the service answer: the
+    # verdict does not wait out the hold; the hold's checks are named as still to come.
+    c = ctx()
+    early = shake(NOW - 1, interim=True, held_s=0.1, hold_s=30.0, pings_sent=0,
+                  pongs_received=0)
+    history = {"redis": [redis(NOW - 3), redis(NOW - 1)],
+               "handshake:token+origin": [early],
+               "http:redis-health": [health(NOW, ok=True)],
+               "http:ws-diagnostic": [health(NOW, ok=True, endpoint="ws-diagnostic")],
+               "http:polling": [HttpSample(probe="http:polling", at=NOW, ok=True,
+                                           endpoint="polling", status=200, json_ok=True)]}
+    d, results = judge(c, history, NOW)
+    status = {r.id: r.status for r in results}
+    assert status["stays-open"] == "unknown" and status["handshake-101"] == "pass"
+    assert d.layer == "none", d
+    assert "stays-open, ping-pong" in d.summary and "when the first hold ends" in d.summary
+    # Without the interim sample (no handshake yet) it is still undecided.
+    history["handshake:token+origin"] = []
+    assert judge(c, history, NOW)[0].layer == "unknown"
+
+
 def test_403_streak_that_began_with_1011_is_the_channel_layer_not_origin() -> None:
     c = ctx(http_configured=False, token=TokenFacts(source="minted", token_type="access",
                                                     user_id="1", has_jti=True, verified=True))
