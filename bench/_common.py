@@ -1,13 +1,18 @@
-"""Helpers shared by the benchmarks: a throwaway redis-server and a results table."""
+"""Helpers shared by the benchmarks: a throwaway redis-server, a results table, and the
+process figures the soaks watch."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
@@ -54,3 +59,36 @@ def table(rows: list[tuple[str, str, str, str, str]]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(lines)
+
+
+def process_figures(engine) -> dict:  # noqa: ANN001
+    """This process now: RSS (MiB), open fds (and by kind), asyncio tasks on the running loop
+    (the UI's) and on the engine's loop, threads."""
+    rss = 0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+    engine_tasks = -1
+    loop = getattr(engine, "_loop", None)
+    if loop is not None and not loop.is_closed():
+        counted = threading.Event()
+        box: list[int] = []
+
+        def count() -> None:
+            box.append(len(asyncio.all_tasks(loop)))
+            counted.set()
+
+        loop.call_soon_threadsafe(count)
+        counted.wait(5)
+        engine_tasks = box[0] if box else -1
+    kinds: dict[str, int] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        kind = target.split(":")[0] if ":" in target else "file"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return {"rss_mib": rss / 1024, "fds": sum(kinds.values()), "fd_kinds": kinds,
+            "ui_tasks": len(asyncio.all_tasks()), "engine_tasks": engine_tasks,
+            "threads": threading.active_count()}

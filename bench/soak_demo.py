@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import statistics
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import table  # noqa: E402
+from _common import process_figures, table  # noqa: E402
 
 from wsmonitor.checks import FAIL  # noqa: E402
 from wsmonitor.demo.faults import FAULTS, Fault  # noqa: E402
@@ -68,38 +66,6 @@ class Round:
 @dataclass
 class Figures:
     rss: list[float] = field(default_factory=list)
-
-
-def resources(engine) -> dict[str, float]:  # noqa: ANN001
-    rss = 0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1])
-    engine_tasks = -1
-    loop = getattr(engine, "_loop", None)
-    if loop is not None and not loop.is_closed():
-        counted = threading.Event()
-        box: list[int] = []
-
-        def count() -> None:
-            box.append(len(asyncio.all_tasks(loop)))
-            counted.set()
-
-        loop.call_soon_threadsafe(count)
-        counted.wait(5)
-        engine_tasks = box[0] if box else -1
-    kinds: dict[str, int] = {}
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        kind = target.split(":")[0] if ":" in target else "file"
-        kinds[kind] = kinds.get(kind, 0) + 1
-    return {"rss_mib": rss / 1024, "fds": len(os.listdir("/proc/self/fd")),
-            "fd_kinds": kinds,  # type: ignore[dict-item]
-            "ui_tasks": len(asyncio.all_tasks()), "engine_tasks": engine_tasks,
-            "threads": threading.active_count()}
 
 
 def banner_layer(app: KioskApp) -> str:
@@ -166,7 +132,7 @@ async def soak(args: argparse.Namespace) -> int:
             await pilot.pause(5.0)
             probe_periods = periods(engine, list(engine.probes))
             gc.collect()
-            start = resources(engine)
+            start = process_figures(engine)
             runs0 = sum(s.runs for s in engine.states.values())
             began = time.monotonic()
             end = began + args.minutes * 60
@@ -181,7 +147,7 @@ async def soak(args: argparse.Namespace) -> int:
                 while True:
                     now = time.monotonic()
                     if now >= next_minute:
-                        figs = resources(engine)
+                        figs = process_figures(engine)
                         rss_minutes.append(figs["rss_mib"])
                         fd_minutes.append(int(figs["fds"]))
                         next_minute += 60
@@ -215,7 +181,7 @@ async def soak(args: argparse.Namespace) -> int:
                     print(row_of(r, probe_periods, list(engine.probes)), flush=True)
                 await pilot.pause(1.0)  # healthy for a moment between faults
             gc.collect()
-            finish = resources(engine)
+            finish = process_figures(engine)
             runs = sum(s.runs for s in engine.states.values()) - runs0
             elapsed = time.monotonic() - began
             await pilot.press("q")

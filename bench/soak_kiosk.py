@@ -17,16 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import process_figures  # noqa: E402
 
 import wsmonitor.probes.redis as redis_probe  # noqa: E402
 from tests.handshake.processes import (  # noqa: E402
@@ -48,29 +49,6 @@ class Fault:
     """Every check passes again but the log window's (the dashboard's account of recovery)."""
     all_clear_at: float | None = None
     """The banner says nothing is broken (every check's evidence is healthy again)."""
-
-
-def figures(engine) -> dict[str, float]:  # noqa: ANN001
-    rss = 0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1])
-    engine_tasks = -1
-    loop = getattr(engine, "_loop", None)
-    if loop is not None and not loop.is_closed():
-        counted = threading.Event()
-        box: list[int] = []
-
-        def count() -> None:
-            box.append(len(asyncio.all_tasks(loop)))
-            counted.set()
-
-        loop.call_soon_threadsafe(count)
-        counted.wait(5)
-        engine_tasks = box[0] if box else -1
-    return {"rss_mib": rss / 1024, "fds": len(os.listdir("/proc/self/fd")),
-            "ui_tasks": len(asyncio.all_tasks()), "engine_tasks": engine_tasks,
-            "threads": threading.active_count()}
 
 
 LOG_WINDOW_CHECKS = frozenset({"consumer-errors"})
@@ -129,7 +107,7 @@ async def soak(args: argparse.Namespace) -> int:
                 await pilot.pause(0.2)
             await pilot.pause(5.0)  # caches and the first few cycles warmed up
             gc.collect()
-            start = figures(engine)
+            start = process_figures(engine)
             runs_start = sum(s.runs for s in engine.states.values())
             began = time.monotonic()
             end = began + args.minutes * 60
@@ -145,7 +123,7 @@ async def soak(args: argparse.Namespace) -> int:
                 now = time.monotonic()
                 text = banner_text(app)
                 if now >= next_minute:
-                    rss_series.append(figures(engine)["rss_mib"])
+                    rss_series.append(process_figures(engine)["rss_mib"])
                     next_minute += 60
                 verdict = text.split("(since")[0].strip()
                 if args.verbose and verdict != last_verdict:
@@ -176,7 +154,7 @@ async def soak(args: argparse.Namespace) -> int:
 
                 print(app.screen.query_one(ChecklistPane).text())
             gc.collect()
-            finish = figures(engine)
+            finish = process_figures(engine)
             runs = sum(s.runs for s in engine.states.values()) - runs_start
             elapsed = time.monotonic() - began
             await pilot.press("q")
