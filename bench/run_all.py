@@ -32,7 +32,7 @@ def scripts(quick: bool, soak_minutes: float) -> list[tuple[str, list[str]]]:
         ("time_to_diagnosis.py", []),
     ]
     if soak_minutes > 0:
-        out.append(("soak_kiosk.py", ["--minutes", f"{soak_minutes:g}"]))
+        out.append(("soak_demo.py", ["--minutes", f"{soak_minutes:g}"]))
     return [(name, args) for name, args in out if (HERE / name).exists()]
 
 
@@ -58,7 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--soak-minutes", type=float, default=0.0,
-                        help="also run the kiosk soak for this long (default: skip)")
+                        help="also run the soak against the demo (soak_demo.py) for this "
+                             "long (default: skip; soak_kiosk.py runs alone)")
     args = parser.parse_args()
     all_rows: list[tuple[str, ...]] = []
     for name, extra in scripts(args.quick, args.soak_minutes):

@@ -154,17 +154,19 @@ async def soak(args: argparse.Namespace) -> int:
                     layer, status = raw()
                     if r.named_at is None and layer == f.layer and status.get(f.check) == FAIL:
                         r.named_at, r.cited = now, cited
-                    if r.banner_named_at is None and banner_layer(app) == f.layer:
+                    if r.banner_named_at is None and r.off_at is None \
+                            and banner_layer(app) == f.layer:
                         r.banner_named_at = now
                     if r.off_at is None and (now - r.on_at >= args.on or (
-                            r.named_at and r.banner_named_at and now - r.on_at >= args.on / 2)):
+                            r.named_at and r.banner_named_at and now - r.on_at >= args.on / 3)):
                         await asyncio.to_thread(stack.set_fault, f.name, False)
                         r.off_at = time.monotonic()
                     elif r.off_at is not None:
                         if r.cleared_at is None and layer != f.layer \
                                 and status.get(f.check) != FAIL:
                             r.cleared_at = now
-                        if r.banner_cleared_at is None and banner_layer(app) != f.layer:
+                        if r.banner_cleared_at is None and banner_layer(app) != f.layer \
+                                and (r.banner_named_at is not None or now - r.off_at > 1):
                             r.banner_cleared_at = now
                         if layer == "none" and r.cleared_at and r.banner_cleared_at:
                             r.all_clear_at = now
@@ -248,8 +250,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=10.0,
                         help="times the default probe rate (default 10)")
-    parser.add_argument("--on", type=float, default=10.0, metavar="SECONDS",
-                        help="longest a fault stays on (default 10)")
+    parser.add_argument("--on", type=float, default=15.0, metavar="SECONDS",
+                        help="longest a fault stays on (default 15; a third of it once the "
+                             "checks and the banner both name it)")
     parser.add_argument("--settle", type=float, default=60.0, metavar="SECONDS",
                         help="longest wait for a fault to clear (default 60)")
     parser.add_argument("--redis", default="auto", choices=("auto", "redis-server", "embedded"))
