@@ -44,24 +44,21 @@ def fds() -> int:
 
 
 class Watch:
-    """The verdict, and how many runs each probe finished since a fault was switched."""
+    """The verdict, and how many runs of its probes it took since a fault was switched."""
 
     def __init__(self, engine, settings) -> None:  # noqa: ANN001
         self.engine, self.settings = engine, settings
-        self._mark: dict[str, int] = {}
+        self._since = 0.0
 
-    def verdict(self) -> tuple[str, dict[str, str], tuple[str, ...]]:
-        history = {name: self.engine.history(name) for name in self.engine.probes}
-        diagnosis, results = judge(check_context(self.settings, self.engine), history)
+    def verdict(self, history=None, now=None):  # noqa: ANN001, ANN201
+        if history is None:
+            history = {name: self.engine.history(name) for name in self.engine.probes}
+        diagnosis, results = judge(check_context(self.settings, self.engine), history, now)
         return diagnosis.layer, {r.id: r.status for r in results}, diagnosis.checks
 
     def mark(self) -> None:
-        """Now: a run in progress started before it and does not count."""
-        self._mark = {n: s.runs + (1 if s.running else 0)
-                      for n, s in self.engine.states.items()}
-
-    def runs_since(self, probe: str) -> int:
-        return max(0, self.engine.states[probe].runs - self._mark[probe])
+        """The switch: runs that started before it do not count."""
+        self._since = time.time()
 
     def probes_of(self, checks: set[str]) -> set[str]:
         out = set()
@@ -79,6 +76,20 @@ class Watch:
                 return got
             time.sleep(0.1)
         raise AssertionError(f"{what}: not within {timeout:g} s (now {self.verdict()[0]!r})")
+
+    def runs_until(self, condition, probes: set[str]) -> dict[str, int]:  # noqa: ANN001
+        """Judge the history as it stood at each sample since the switch; at the first
+        moment `condition` held: the runs of each probe that started after the switch and
+        had finished (counted on the samples, so the watcher's own pace does not count)."""
+        history = {name: self.engine.history(name) for name in self.engine.probes}
+        moments = sorted({s.at for h in history.values() for s in h if s.at > self._since})
+        for t in moments:
+            upto = {n: [s for s in h if s.at <= t] for n, h in history.items()}
+            if condition(*self.verdict(upto, t)):
+                return {p: sum(1 for s in upto[p] if not getattr(s, "interim", False)
+                               and s.at - (s.duration_ms or 0.0) / 1000 >= self._since)
+                        for p in probes}
+        raise AssertionError("the condition held live but never on the samples")
 
 
 def test_soak_every_fault_named_and_cleared_at_ten_times_the_rate() -> None:
@@ -104,23 +115,26 @@ def test_soak_every_fault_named_and_cleared_at_ten_times_the_rate() -> None:
                 if len(done) == len(FAULTS) and time.monotonic() - began > SOAK_SECONDS:
                     break
                 done.add(f.name)
+                stack.set_fault(f.name, True)  # in force when it returns
                 watch.mark()
-                stack.set_fault(f.name, True)
-                _, _, cited = watch.until(
-                    lambda layer, status, _c, f=f: layer == f.layer and status[f.check] == FAIL,
-                    30, f"{f.name} named")
+                def named(layer, status, _c, f=f) -> bool:  # noqa: ANN001
+                    return layer == f.layer and status[f.check] == FAIL
+
+                def cleared(layer, status, _c, f=f) -> bool:  # noqa: ANN001
+                    return layer != f.layer and status[f.check] != FAIL
+
+                _, _, cited = watch.until(named, 30, f"{f.name} named")
                 probes = watch.probes_of({f.check, *cited})
                 # Named before the slowest probe it rests on finished a third run since.
-                if min(watch.runs_since(p) for p in probes) > 2:
-                    slow.append(f"{f.name} named after "
-                                f"{ {p: watch.runs_since(p) for p in probes} }")
-                watch.mark()
+                runs = watch.runs_until(named, probes)
+                if min(runs.values()) > 2:
+                    slow.append(f"{f.name} named after {runs}")
                 stack.set_fault(f.name, False)
-                watch.until(lambda layer, status, _c, f=f: layer != f.layer
-                            and status[f.check] != FAIL, 30, f"{f.name} cleared")
-                if f.name not in WINDOW_BOUND and min(watch.runs_since(p) for p in probes) > 2:
-                    slow.append(f"{f.name} cleared after "
-                                f"{ {p: watch.runs_since(p) for p in probes} }")
+                watch.mark()
+                watch.until(cleared, 30, f"{f.name} cleared")
+                runs = watch.runs_until(cleared, probes)
+                if f.name not in WINDOW_BOUND and min(runs.values()) > 2:
+                    slow.append(f"{f.name} cleared after {runs}")
                 watch.until(lambda layer, *_: layer == "none", 30, f"all clear after {f.name}")
             assert not slow, slow
             assert engine._thread is not None and engine._thread.is_alive()
