@@ -49,6 +49,9 @@ class Watch:
     def __init__(self, engine, settings) -> None:  # noqa: ANN001
         self.engine, self.settings = engine, settings
         self._since = 0.0
+        self.observed_at = 0.0
+        self.observed: dict = {}
+        """The history `until` saw its condition hold on, and when."""
 
     def verdict(self, history=None, now=None):  # noqa: ANN001, ANN201
         if history is None:
@@ -71,8 +74,11 @@ class Watch:
     def until(self, condition, timeout: float, what: str):  # noqa: ANN001, ANN201
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            got = self.verdict()
+            history = {name: self.engine.history(name) for name in self.engine.probes}
+            now = time.time()  # after the history: every sample in it is older
+            got = self.verdict(history, now)
             if condition(*got):
+                self.observed, self.observed_at = history, now
                 return got
             time.sleep(0.1)
         raise AssertionError(f"{what}: not within {timeout:g} s (now {self.verdict()[0]!r})")
@@ -81,15 +87,16 @@ class Watch:
         """Judge the history as it stood at each sample since the switch; at the first
         moment `condition` held: the runs of each probe that started after the switch and
         had finished (counted on the samples, so the watcher's own pace does not count)."""
-        history = {name: self.engine.history(name) for name in self.engine.probes}
+        history = self.observed
         moments = sorted({s.at for h in history.values() for s in h if s.at > self._since})
-        for t in moments:
+        # Time alone can decide too (errors leaving the log window): the moment it was seen.
+        for t in [*moments, self.observed_at]:
             upto = {n: [s for s in h if s.at <= t] for n, h in history.items()}
             if condition(*self.verdict(upto, t)):
                 return {p: sum(1 for s in upto[p] if not getattr(s, "interim", False)
                                and s.at - (s.duration_ms or 0.0) / 1000 >= self._since)
                         for p in probes}
-        raise AssertionError("the condition held live but never on the samples")
+        raise AssertionError("the condition held live but not on the same history")
 
 
 def test_soak_every_fault_named_and_cleared_at_ten_times_the_rate() -> None:
