@@ -184,10 +184,12 @@ def _logs(*events: tuple[float, str]) -> list:
 
 def test_log_errors_of_an_ended_redis_outage_warn_once_redis_is_seen_healthy_after_them() -> None:
     c = ctx(logs_configured=True)
-    healthy = [sample(at=NOW - 30), sample(at=NOW - 2)]
+    # Refused from here too during the outage, answering again since.
+    healthy = [sample(at=NOW - 30, ok=False, error_kind="refused", error="refused"),
+               sample(at=NOW - 2)]
     # Redis errors logged 10 s ago; Redis answered 2 s ago (after them): the outage ended.
     r = by_id(evaluate(c, {"redis": healthy, "logs": _logs((NOW - 10, "redis-error"))}, NOW))
-    assert r["redis-reachable"].status == "pass"
+    assert r["redis-reachable"].status == "warn"  # reachable, with recent failures
     assert r["consumer-errors"].status == "warn"
     assert "from before redis-reachable passed again" in r["consumer-errors"].summary
     assert diagnose(list(r.values())).layer not in ("redis", "consumer")  # no layer from logs
@@ -201,9 +203,14 @@ def test_log_errors_of_an_ended_redis_outage_warn_once_redis_is_seen_healthy_aft
     assert r["consumer-errors"].status == "fail"
     assert r["consumer-errors"].summary.startswith("1 consumer error(s)")
     assert "mostly traceback" in r["consumer-errors"].summary
-    ended = ended_categories(r, recent_error_times(logs, NOW))
+    ended = ended_categories(r, recent_error_times(logs, NOW), {"redis": healthy})
     assert set(ended) == {"redis-error"}
     assert log_categories(logs, NOW, ended) == {"traceback": 1}
+    # Errors only the service meets (its pool, another Redis): wsmonitor's probes never
+    # failed, so nothing says that outage ended: they keep failing.
+    steady = [sample(at=NOW - 30), sample(at=NOW - 2)]
+    r = by_id(evaluate(c, {"redis": steady, "logs": _logs((NOW - 10, "redis-error"))}, NOW))
+    assert r["redis-reachable"].status == "pass" and r["consumer-errors"].status == "fail"
     # A cap: superseded only once redis-connections passes on a newer sample too.
     capped = [sample(at=NOW - 30), sample(at=NOW - 2, connected_clients=100)]
     r = by_id(evaluate(c, {"redis": capped, "logs": _logs((NOW - 10, "max-clients"))}, NOW))

@@ -137,7 +137,7 @@ def evaluate(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     results.update(delivery_checks(ctx, history, now))
     if ctx.logs_configured:
         logs = history.get("logs", ())
-        ended = ended_categories(results, recent_error_times(logs, now))
+        ended = ended_categories(results, recent_error_times(logs, now), history)
         results["consumer-errors"] = consumer_errors(ctx, logs, now, ended)
     out = []
     for cid, _question in CHECKS:
@@ -361,8 +361,8 @@ def redis_connections(ctx: CheckContext, redis: Sequence[RedisSample],
         return CheckResult(cid, WARN, f"{clients} of {cap} connections ({clients / cap:.0%})",
                            tuple(evidence), remedy, info.at)
     if rejected_new > 0:
-        last_rise = next(b for a, b in zip(reversed(with_info[:-1]), reversed(with_info))
-                         if _rejected_between(a, b) > 0)
+        last_rise = next((b for a, b in zip(reversed(with_info[:-1]), reversed(with_info))
+                          if _rejected_between(a, b) > 0), info)
         return CheckResult(cid, WARN, f"{clients} connections; {rejected_new} rejected while "
                            f"watched, the last {sample_age(last_rise, now)}", tuple(evidence),
                            "The cap was hit and is not now: watch whether it repeats. " + remedy,
@@ -602,50 +602,67 @@ SELF_INFLICTED = ("ws-reject", "auth-rejected")
 """Log categories that wsmonitor's own rejected variants produce."""
 
 
-SUPERSEDED_BY: dict[str, tuple[str, ...]] = {
-    "redis-error": ("redis-reachable",),
-    "channels-timeout": ("redis-reachable", "channel-layer"),
-    "max-clients": ("redis-reachable", "redis-connections"),
-    "plan-quota": ("redis-reachable", "redis-connections", "redis-commands"),
-    # Daphne killed a consumer stuck past its timeout (a hung connect()): a 101 since says
-    # connecting works again.
-    "app-killed": ("handshake-101",),
+SUPERSEDED_BY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "redis-error": (("redis-reachable",), ("redis", "http:redis-health", "channel-layer")),
+    "channels-timeout": (("redis-reachable", "channel-layer"),
+                         ("redis", "http:redis-health", "channel-layer")),
+    "max-clients": (("redis-reachable", "redis-connections"),
+                    ("redis", "http:redis-health", "http:ws-diagnostic", "channel-layer")),
+    "plan-quota": (("redis-reachable", "redis-connections", "redis-commands"),
+                   ("redis", "http:redis-health", "http:ws-diagnostic", "channel-layer")),
+    # Daphne killed a consumer stuck past its timeout: a hung connect() the handshakes saw.
+    "app-killed": (("handshake-101",), ("handshake:token+origin",)),
 }
-"""Log categories a direct check can see the end of: such an error is from an outage that
-has ended once every check named here passes (or warns of past trouble only) on a sample
-newer than the error. The consumer's own exceptions have no such check: they fail for
-`RECENT_ERRORS`."""
+"""Log categories whose outage wsmonitor's own probes can see begin and end: category →
+(the checks that pass again once it is over, the probes that fail while it goes on). The
+consumer's own exceptions have no such evidence: they fail for `RECENT_ERRORS`."""
+
+OUTAGE_SLACK = 30.0
+"""Seconds around a category's logged errors within which a probe's failure counts as
+having seen that outage (log lines and probes do not tick together)."""
 
 
 def ended_categories(results: Mapping[str, CheckResult],
-                     last_error: Mapping[str, float]) -> dict[str, tuple[str, ...]]:
-    """The log categories whose errors come from an outage that has ended: every check that
-    can see it end (`SUPERSEDED_BY`) passes, or warns of past trouble only, on a sample newer
-    than the category's newest error. Category → those checks."""
+                     errors: Mapping[str, tuple[float, float]],
+                     history: Mapping[str, Sequence[Sample]]) -> dict[str, tuple[str, ...]]:
+    """The log categories whose errors come from an outage that has ended: wsmonitor's own
+    probes failed while it went on (so it is the outage they can see, not a fault only the
+    service meets), and every check that can see it end passes, or warns of past trouble only,
+    on a sample newer than the category's newest error. Category → those checks.
+
+    Args:
+        errors: Category → (first, newest) error time, as `recent_error_times` gives.
+    """
     out: dict[str, tuple[str, ...]] = {}
-    for category, at in last_error.items():
-        checks = SUPERSEDED_BY.get(category)
-        if checks and all(
+    for category, (first, last) in errors.items():
+        if category not in SUPERSEDED_BY:
+            continue
+        checks, probes = SUPERSEDED_BY[category]
+        seen = any(not s.ok and first - OUTAGE_SLACK <= s.at <= last + OUTAGE_SLACK
+                   for p in probes for s in history.get(p, ()))
+        if seen and all(
                 (r := results.get(cid)) is not None and r.status in (PASS, WARN)
-                and r.at is not None and r.at > at for cid in checks):
+                and r.at is not None and r.at > last for cid in checks):
             out[category] = checks
     return out
 
 
-def recent_error_times(logs: Sequence[Sample], now: float) -> dict[str, float]:
-    """The newest error per category within `recent_errors_window` (what fails the check)."""
+def recent_error_times(logs: Sequence[Sample], now: float) -> dict[str, tuple[float, float]]:
+    """The first and newest error per category within `recent_errors_window` (what fails the
+    check)."""
     from wsmonitor.probes.logs import LogsSample
 
     samples = [s for s in logs if isinstance(s, LogsSample)]
     if not samples:
         return {}
     recent = recent_errors_window(samples[-1])
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     for s in samples:
         for e in s.events:
             if e.severity == "error" and e.timestamp >= now - recent:
                 key = e.category or "error"
-                out[key] = max(out.get(key, e.timestamp), e.timestamp)
+                first, last = out.get(key, (e.timestamp, e.timestamp))
+                out[key] = (min(first, e.timestamp), max(last, e.timestamp))
     return out
 
 

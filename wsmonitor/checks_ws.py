@@ -77,9 +77,30 @@ def _fresh(samples: Sequence[Sample], ctx: CheckContext, now: float) -> Sample |
 
 def attempts(samples: Sequence[Sample]) -> list[HandshakeSample]:
     """One sample per handshake attempt: an interim sample is dropped once its attempt's own
-    sample follows (a trailing one, of the socket held now, stays)."""
-    hs = [s for s in samples if isinstance(s, HandshakeSample)]
-    return [s for i, s in enumerate(hs) if not (s.interim and i + 1 < len(hs))]
+    sample follows, whatever it is (a trailing one, of the socket held now, stays)."""
+    last = len(samples) - 1
+    return [s for i, s in enumerate(samples)
+            if isinstance(s, HandshakeSample) and not (s.interim and i < last)]
+
+
+def settled(samples: Sequence[Sample]) -> list[HandshakeSample]:
+    """`attempts`, but a held socket's interim does not replace a hold that failed
+    (``closed-after-accept``): that verdict stands until this hold ends."""
+    out = attempts(samples)
+    if len(out) >= 2 and out[-1].interim and out[-2].classification == "closed-after-accept":
+        out.pop()
+    return out
+
+
+def diagnosis_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                       now: float) -> dict[str, HandshakeSample]:
+    """`latest_variants` as the diagnosis reads them: ``token+origin`` from `settled`."""
+    v = latest_variants(ctx, history, now)
+    if PRIMARY_VARIANT in v and v[PRIMARY_VARIANT].interim:
+        s = settled(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
+        if s and now - s[-1].at <= stale_limit(ctx, s[-1].probe):
+            v[PRIMARY_VARIANT] = s[-1]
+    return v
 
 
 def held_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]], now: float,
@@ -211,7 +232,7 @@ def handshake_101(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     p = v.get(PRIMARY_VARIANT)
     if p is None:
         return _waiting(cid)
-    recent = attempts(history.get(f"handshake:{PRIMARY_VARIANT}", ())[-11:])[-10:]
+    recent = attempts(history.get(f"handshake:{PRIMARY_VARIANT}", ())[-21:])[-10:]
     upgraded = sum(1 for s in recent if s.classification in UPGRADED)
     evidence = [describe(p, now)]
     t = p.timings_ms

@@ -163,9 +163,9 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     newest = [views_[-1][1] for views_ in (here, seen) if views_]
     ok_now = bool(newest) and all(newest)
 
-    from wsmonitor.checks_ws import attempts
+    from wsmonitor.checks_ws import settled
 
-    primary = attempts(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
+    primary = settled(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
     previous = primary[-2] if len(primary) >= 2 else None
     onset = None
     if primary:
@@ -218,8 +218,12 @@ def streaks(history: Mapping[str, Sequence[Sample]]) -> dict[str, tuple[int, flo
     It lets `VerdictTracker` judge from the history itself, so a verdict does not depend on
     how often it is evaluated (a replay at full speed judges a whole fault in one go).
     """
+    from wsmonitor.checks_ws import settled
+
     out: dict[str, tuple[int, float, float]] = {}
     for name, samples in history.items():
+        if name.startswith("handshake:"):
+            samples = settled(samples[-2 * STREAK_CAP - 1:])  # one per attempt
         if not samples:
             continue
         newest = _outcome(samples[-1])

@@ -243,6 +243,7 @@ class Engine:
         while not self._stop.is_set():
             await self._unpaused.wait()
             wake.clear()
+            self._recheck.discard(probe.name)
             started = time.monotonic()
             failing_before = state.failures
             sample = await self._run_one(probe)

@@ -175,16 +175,17 @@ def judge(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     """Checks and the diagnosis above them."""
     import time as _time
 
-    from wsmonitor.checks_ws import is_app_runner, latest_variants, service_failing
+    from wsmonitor.checks_ws import diagnosis_variants, is_app_runner, service_failing
 
     now = _time.time() if now is None else now
     results = evaluate(ctx, history, now)
-    variants = latest_variants(ctx, history, now)
+    variants = diagnosis_variants(ctx, history, now)
     from wsmonitor.checks import ended_categories, log_categories, recent_error_times
     from wsmonitor.diagnosis import signals
 
     logs = history.get("logs", ())
-    ended = ended_categories({r.id: r for r in results}, recent_error_times(logs, now))
+    ended = ended_categories({r.id: r for r in results}, recent_error_times(logs, now),
+                             history)
     return diagnose(results, variants, app_runner=is_app_runner(ctx),
                     service_down=service_failing(ctx, history, now),
                     log_categories=log_categories(logs, now, ended),

@@ -124,6 +124,33 @@ def test_nothing_broken_is_said_while_the_first_socket_is_held() -> None:
     assert judge(c, history, NOW)[0].layer == "unknown"
 
 
+def test_a_hold_that_failed_stands_while_the_next_socket_is_held() -> None:
+    # Sockets dropped 15 s into a 30 s hold: every attempt is a 101 (its interim) and then
+    # closed-after-accept. While the next socket is held, the failed hold still decides.
+    c = ctx()
+
+    def closed(at: float) -> HandshakeSample:
+        return shake(at, "closed-after-accept", ok=False, close_code=1006, closed_by="drop",
+                     closed_at_s=15.0, held_s=15.0, hold_s=30.0)
+
+    def holding(at: float) -> HandshakeSample:
+        return shake(at, interim=True, held_s=0.1, hold_s=30.0)
+
+    alone = judge(c, {"handshake:token+origin": [closed(NOW - 20)]}, NOW)[0]
+    assert alone.layer not in ("none", "unknown"), alone
+    history = {"handshake:token+origin": [holding(NOW - 35), closed(NOW - 20), holding(NOW - 1)]}
+    d, results = judge(c, history, NOW)
+    assert {r.id: r.status for r in results}["stays-open"] == "fail"
+    assert d.layer == alone.layer, d
+    # The tracker's streaks count attempts: two failed holds in a row, interims aside.
+    history["handshake:token+origin"] = [holding(NOW - 75), closed(NOW - 60), holding(NOW - 35),
+                                         closed(NOW - 20), holding(NOW - 1)]
+    assert streaks(history)["handshake:token+origin"][0] == 2
+    # A 101 after a handshake that failed is news at once: the recovery is not held back.
+    history["handshake:token+origin"] = [shake(NOW - 20, "server-error"), holding(NOW - 1)]
+    assert {r.id: r.status for r in judge(c, history, NOW)[1]}["handshake-101"] == "warn"
+
+
 def test_403_streak_that_began_with_1011_is_the_channel_layer_not_origin() -> None:
     c = ctx(http_configured=False, token=TokenFacts(source="minted", token_type="access",
                                                     user_id="1", has_jti=True, verified=True))
