@@ -61,13 +61,18 @@ def table(rows: list[tuple[str, str, str, str, str]]) -> str:
     return "\n".join(lines)
 
 
+def rss_kib() -> int:
+    """This process's resident set, KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def process_figures(engine) -> dict:  # noqa: ANN001
     """This process now: RSS (MiB), open fds (and by kind), asyncio tasks on the running loop
     (the UI's) and on the engine's loop, threads."""
-    rss = 0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1])
+    rss = rss_kib()
     engine_tasks = -1
     loop = getattr(engine, "_loop", None)
     if loop is not None and not loop.is_closed():

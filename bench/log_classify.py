@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import table  # noqa: E402
+from _common import rss_kib, table  # noqa: E402
 
 from wsmonitor.log_rules import EventAssembler, default_rules  # noqa: E402
 from wsmonitor.probes.logs import Batch, LogsProbe  # noqa: E402
@@ -91,14 +91,6 @@ def best_rate(fn: Any, n: int, repeat: int = 3) -> float:
         fn()
         best = max(best, n / (time.perf_counter() - t0))
     return best
-
-
-def rss_kib() -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class _Firehose:

@@ -169,6 +169,16 @@ def _stale(sample: Sample, ctx: CheckContext, now: float) -> bool:
     return now - sample.at > stale_limit(ctx, sample.probe)
 
 
+def failing_streak(samples: Sequence[Sample]) -> int:
+    """How many of the newest samples in a row failed."""
+    streak = 0
+    for s in reversed(samples):
+        if s.ok:
+            break
+        streak += 1
+    return streak
+
+
 def sample_age(sample: Sample, now: float) -> str:
     """``12 s ago``: how old a sample is, for evidence lines."""
     return f"{max(0.0, now - sample.at):.0f} s ago"
@@ -176,10 +186,11 @@ def sample_age(sample: Sample, now: float) -> str:
 
 
 
-def _stale_result(cid: str, sample: Sample, now: float) -> CheckResult:
-    return CheckResult(cid, UNKNOWN, f"evidence is stale: last {sample.probe} sample "
-                       f"{sample_age(sample, now)}", (f"{sample.probe} probe: last sample "
-                                                f"{sample_age(sample, now)}",),
+def stale_result(cid: str, sample: Sample, now: float, what: str | None = None) -> CheckResult:
+    """UNKNOWN: the newest evidence is too old (`what` names it: ``round trip`` …)."""
+    age = sample_age(sample, now)
+    return CheckResult(cid, UNKNOWN, f"evidence is stale: last {what or sample.probe + ' sample'} "
+                       f"{age}", (f"{sample.probe} probe: last {what or 'sample'} {age}",),
                        "check that wsmonitor is not paused and its probes still run", sample.at)
 
 
@@ -260,7 +271,7 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
     last = redis[-1]
     if _stale(last, ctx, now):
-        return _stale_result(cid, last, now)
+        return stale_result(cid, last, now)
     failing = [s for s in redis[-10:] if not s.ok]
     if last.ok:
         w = last.window
@@ -276,11 +287,7 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
         return CheckResult(cid, status, summary, tuple(evidence), "" if status == PASS else
                            "Redis recovered from failures: watch for repeats.", last.at)
     kind = last.error_kind or "error"
-    streak = 0
-    for s in reversed(redis):
-        if s.ok:
-            break
-        streak += 1
+    streak = failing_streak(redis)
     return CheckResult(
         cid, FAIL, f"unreachable from here: {kind}",
         (f"redis probe {sample_age(last, now)}: {last.error}",
@@ -323,7 +330,7 @@ def redis_connections(ctx: CheckContext, redis: Sequence[RedisSample],
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
     last = redis[-1]
     if _stale(last, ctx, now):
-        return _stale_result(cid, last, now)
+        return stale_result(cid, last, now)
     if last.error_kind in ("max-clients", "plan-connections"):
         return CheckResult(cid, FAIL, "connection cap reached: new connections are refused",
                            (f"redis probe {sample_age(last, now)}: {last.error}",),
@@ -404,7 +411,7 @@ def redis_commands(ctx: CheckContext, redis: Sequence[RedisSample], now: float) 
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
     last = redis[-1]
     if _stale(last, ctx, now):
-        return _stale_result(cid, last, now)
+        return stale_result(cid, last, now)
     plan = ctx.plan
     if last.error_kind == "plan-quota":
         return CheckResult(cid, FAIL, "the plan's command quota is exhausted",
@@ -508,7 +515,7 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
         return CheckResult(cid, UNKNOWN, "waiting for the first read of the logs")
     last = samples[-1]
     if _stale(last, ctx, now):
-        return _stale_result(cid, last, now)
+        return stale_result(cid, last, now)
     counts = {k: v for k, v in last.by_category.items() if v}
     window = _span(last.window_seconds) if last.window_seconds else "the window"
     where = f"{last.source} {last.target}".strip()

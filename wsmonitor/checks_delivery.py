@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from wsmonitor.checks import FAIL, PASS, REMEDIES, SKIPPED, UNKNOWN, WARN, CheckContext, \
-    CheckResult, sample_age, stale_limit
+    CheckResult, failing_streak, sample_age, stale_limit, stale_result
 from wsmonitor.probes.channel_layer import ERROR_TEXT, NAME, NOTIFY_EVENT_TYPE, \
     PROBE_MESSAGE_TYPE, ChannelLayerFacts
 from wsmonitor.probes.handshake import PRIMARY_VARIANT, HandshakeSample
@@ -82,12 +82,6 @@ def _facts_from(ctx: CheckContext) -> ChannelLayerFacts:
 
 
 
-def _stale(cid: str, sample: Sample, now: float, what: str) -> CheckResult:
-    return CheckResult(cid, UNKNOWN, f"evidence is stale: last {what} {sample_age(sample, now)}",
-                       (f"{sample.probe} probe: last {what} {sample_age(sample, now)}",),
-                       "check that wsmonitor is not paused and its probes still run", sample.at)
-
-
 def _ms(value: float | None) -> str:
     return "?" if value is None else f"{value:.1f} ms"
 
@@ -114,7 +108,7 @@ def channel_layer(ctx: CheckContext, facts: ChannelLayerFacts,
         return CheckResult(cid, UNKNOWN, "waiting for the first round trip")
     last = samples[-1]
     if now - last.at > stale_limit(ctx, NAME):
-        return _stale(cid, last, now, "round trip")
+        return stale_result(cid, last, now, "round trip")
     failing = [s for s in samples[-10:] if not s.ok]
     via = getattr(last, "server", "") or "Redis"
     tls = ", TLS" if getattr(last, "tls", False) else ""
@@ -134,11 +128,7 @@ def channel_layer(ctx: CheckContext, facts: ChannelLayerFacts,
                                last.at)
         return CheckResult(cid, PASS, summary, tuple(evidence), "", last.at)
     kind = last.error_kind or "error"
-    streak = 0
-    for s in reversed(samples):
-        if s.ok:
-            break
-        streak += 1
+    streak = failing_streak(samples)
     phase = getattr(last, "phase", None)
     evidence = (f"channel-layer probe {sample_age(last, now)}: {last.error}"
                 + (f" (during {phase})" if phase and phase != "done" else ""),
@@ -258,7 +248,7 @@ def notification_delivery(ctx: CheckContext, facts: ChannelLayerFacts,
                            (describe(latest, now),), "", latest.at)
     a = attempts[-1]
     if now - a.at > stale_limit(ctx, NAME) + stale_limit(ctx, PRIMARY):
-        return _stale(cid, a, now, "delivery")
+        return stale_result(cid, a, now, "delivery")
     outcome, kind, detail = hook_outcome(a)
     hook_at = a.hook_at_s or 0.0
     evidence = [f"group_send to {group} {sample_age(a, now)}, {hook_at:.2f} s after the 101 of the "

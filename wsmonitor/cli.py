@@ -55,15 +55,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                    "WSMONITOR_REDIS_URL]")
     r.add_argument("--redis-ca", metavar="PEM", help="CA bundle for rediss:// "
                    "[WSMONITOR_REDIS_CA]")
-    r.add_argument("--redis-plan", metavar="PLAN", help="plan limits: upstash-free, "
-                   "upstash-free-2024, upstash-payg, none (default: upstash-free for "
-                   "*.upstash.io, else none) [WSMONITOR_REDIS_PLAN]")
-    r.add_argument("--max-connections", type=_positive_int, metavar="N",
-                   help="override the plan's connection cap")
-    r.add_argument("--max-commands", metavar="N[/day|/month]",
-                   help="override the plan's command quota (N means N/day)")
-    r.add_argument("--redis-budget", type=float, metavar="PERCENT",
-                   help="share of the plan's command quota wsmonitor may spend (default 5)")
+    _plan_options(r, "plan limits: upstash-free, upstash-free-2024, upstash-payg, none "
+                  "(default: upstash-free for *.upstash.io, else none)")
     lg = parser.add_argument_group("logs")
     lg.add_argument("--log-group", action="append", metavar="NAME",
                     help="CloudWatch log group to tail (repeatable) [WSMONITOR_LOG_GROUP]")
@@ -158,6 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plan_options(group: Any, plan_help: str) -> None:
+    """--redis-plan and the limits that override it (the common list's and demo's)."""
+    group.add_argument("--redis-plan", metavar="PLAN", help=f"{plan_help} [WSMONITOR_REDIS_PLAN]")
+    group.add_argument("--max-connections", type=_positive_int, metavar="N",
+                       help="override the plan's connection cap")
+    group.add_argument("--max-commands", metavar="N[/day|/month]",
+                       help="override the plan's command quota (N means N/day)")
+    group.add_argument("--redis-budget", type=float, metavar="PERCENT",
+                       help="share of the plan's command quota wsmonitor may spend (default 5)")
+
+
 def _demo_parser(sub: Any) -> None:
     from wsmonitor.demo.faults import FAULTS
 
@@ -188,14 +192,7 @@ def _demo_parser(sub: Any) -> None:
                    help="base probe interval (default 2)")
     d.add_argument("--hold", type=float, metavar="SECONDS",
                    help="how long the stays-open probe keeps a socket (default 30)")
-    d.add_argument("--redis-plan", metavar="PLAN", help="plan limits to judge the demo's Redis "
-                   "by, e.g. upstash-free-2024 [WSMONITOR_REDIS_PLAN]")
-    d.add_argument("--max-connections", type=_positive_int, metavar="N",
-                   help="override the plan's connection cap")
-    d.add_argument("--max-commands", metavar="N[/day|/month]",
-                   help="override the plan's command quota")
-    d.add_argument("--redis-budget", type=float, metavar="PERCENT",
-                   help="share of the plan's command quota wsmonitor may spend (default 5)")
+    _plan_options(d, "plan limits to judge the demo's Redis by, e.g. upstash-free-2024")
     d.add_argument("--kiosk", action="store_true", default=None,
                    help="read-only dashboard (no fault keys: use --fault)")
     d.add_argument("--record", metavar="FILE.jsonl", help="append every sample to a JSONL file")

@@ -38,6 +38,14 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 40.0) 
         await pilot.pause(0.1)
 
 
+def demo_app(demo: DemoStack) -> DemoApp:
+    """The demo's dashboard at a quick pace (a failing probe retries within 2 s)."""
+    settings = demo.monitor_settings(hold=1.0, interval=0.5)
+    engine = demo.build_engine(settings)
+    engine.max_backoff = 2.0
+    return DemoApp(settings, engine, demo)
+
+
 def checklist(app: DemoApp) -> str:
     return app.screen_stack[1].query_one(ChecklistPane).text()
 
@@ -47,10 +55,7 @@ def banner(app: DemoApp) -> str:
 
 
 async def test_demo_dashboard_is_live_and_a_fault_key_works(demo: DemoStack) -> None:
-    settings = demo.monitor_settings(hold=1.0, interval=0.5)
-    engine = demo.build_engine(settings)
-    engine.max_backoff = 2.0
-    app = DemoApp(settings, engine, demo)
+    app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "nothing broken found" in banner(app))
         assert "OK" in shown(app, RedisPane)
@@ -77,10 +82,7 @@ async def test_demo_dashboard_is_live_and_a_fault_key_works(demo: DemoStack) -> 
 
 
 async def test_token_expired_key_changes_what_the_checks_know(demo: DemoStack) -> None:
-    settings = demo.monitor_settings(hold=1.0, interval=0.5)
-    engine = demo.build_engine(settings)
-    engine.max_backoff = 2.0
-    app = DemoApp(settings, engine, demo)
+    app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "PASS    jwt-valid" in checklist(app))
         await pilot.press("f", "5", "escape")

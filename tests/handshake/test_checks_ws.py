@@ -5,25 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsmonitor.config import load_settings
-from wsmonitor.runtime import build_engine, check_context, judge
-
-HOLD = 2.0
+from .judging import judged_once
 
 
 async def verdict(**flags: Any) -> tuple[Any, dict[str, Any]]:
-    flags.setdefault("hold", HOLD)
-    settings = load_settings(flags, environ={})
-    engine = build_engine(settings)
-    try:
-        await engine.run_once()
-        if "redis" in engine.probes:  # a command rate needs a second INFO
-            await engine.run_once(["redis"])
-    finally:
-        await engine.close_probes()
-    history = {n: engine.history(n) for n in engine.probes}
-    diagnosis, results = judge(check_context(settings, engine), history)
-    return diagnosis, {r.id: r for r in results}
+    diagnosis, results, _ = await judged_once(**flags)
+    return diagnosis, results
 
 
 def minted(target: Any) -> dict[str, Any]:

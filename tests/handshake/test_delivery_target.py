@@ -15,24 +15,10 @@ from wsmonitor.probes.channel_layer import PROBE_MESSAGE_TYPE, ChannelLayerSampl
 from wsmonitor.probes.handshake import HandshakeSample
 from wsmonitor.runtime import build_engine, build_probes, check_context, judge
 
+from .judging import HOLD, judged_once
 from .processes import DaphneProcess, Target
 
-HOLD = 2.0
-
-
-async def verdict(**flags: Any) -> tuple[Any, dict[str, Any], dict[str, list[Any]]]:
-    flags.setdefault("hold", HOLD)
-    settings = load_settings(flags, environ={})
-    engine = build_engine(settings)
-    try:
-        await engine.run_once()
-        if "redis" in engine.probes:  # a command rate needs a second INFO
-            await engine.run_once(["redis"])
-    finally:
-        await engine.close_probes()
-    history = {n: engine.history(n) for n in engine.probes}
-    diagnosis, results = judge(check_context(settings, engine), history)
-    return diagnosis, {r.id: r for r in results}, history
+verdict = judged_once
 
 
 def minted(target: Target) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Sparkline, Static
 
-from wsmonitor.checks import command_rate
+from wsmonitor.checks import command_rate, failing_streak
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
 from wsmonitor.samples import RedisSample
@@ -111,11 +111,7 @@ class RedisPane(Vertical, can_focus=True):
             note = " · INFO not permitted: latency only" if last.info_denied else ""
             set_text(status, f"[$success]✔ OK[/] PONG{tls}{note}")
         else:
-            streak = 0
-            for s in reversed(samples):
-                if s.ok:
-                    break
-                streak += 1
+            streak = failing_streak(samples)
             set_text(status, f"[$error]✖ {escape(last.error_kind or 'error').upper()}[/] "
                           f"{escape(last.error or '')}\n"
                           f"[$text-muted]{streak} failed run(s); retrying with backoff[/]")
