@@ -67,10 +67,13 @@ class Diagnosis:
     summary: str
     remedy: str
     checks: tuple[str, ...] = ()
+    confidence: str = "confirmed"
+    """``confirmed`` (the evidence names the layer) or ``likely`` (it points there without
+    proof; the summary says what would confirm it)."""
 
     def to_dict(self) -> dict[str, object]:
-        return {"layer": self.layer, "summary": self.summary, "remedy": self.remedy,
-                "checks": list(self.checks)}
+        return {"layer": self.layer, "confidence": self.confidence, "summary": self.summary,
+                "remedy": self.remedy, "checks": list(self.checks)}
 
 
 @dataclass(frozen=True, slots=True)
