@@ -8,16 +8,11 @@ and the metrics exporter. Nothing downstream judges again.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from wsmonitor.checks import FAIL, CheckResult, Diagnosis
 from wsmonitor.samples import Sample
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,5 +54,3 @@ class Verdict:
 VerdictSubscriber = Callable[[Verdict], None]
 """Called with every published verdict; must be quick and thread-safe."""
 
-
-__all__ = ["Verdict", "VerdictSubscriber", "time", "threading", "log"]
