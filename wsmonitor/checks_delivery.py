@@ -102,12 +102,17 @@ def channel_layer(ctx: CheckContext, facts: ChannelLayerFacts,
     if ctx.kiosk:
         return CheckResult(cid, SKIPPED, KIOSK)
     samples = list(history.get(NAME, ()))
+    service = service_round_trip(ctx, history, now)
     if not samples:
+        if service is not None:
+            return _service_round_trip(service, now)
         if facts.round_trip:
             return CheckResult(cid, SKIPPED, facts.round_trip)
         return CheckResult(cid, UNKNOWN, "waiting for the first round trip")
     last = samples[-1]
     if now - last.at > stale_limit(ctx, NAME):
+        if service is not None:
+            return _service_round_trip(service, now)
         return stale_result(cid, last, now, "round trip")
     failing = [s for s in samples[-10:] if not s.ok]
     via = getattr(last, "server", "") or "Redis"
@@ -137,6 +142,35 @@ def channel_layer(ctx: CheckContext, facts: ChannelLayerFacts,
         kind, "See the error: the service's channel layer fails the same way on this Redis.")
     return CheckResult(cid, FAIL, f"round trip failed ({kind}): {kind_meaning(kind)}", evidence,
                        remedy, last.at)
+
+
+def service_round_trip(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+                       now: float) -> Any:
+    """The fresh ws-diagnostic sample when it carries the service's own round trip
+    (wsmonitor.django), else None."""
+    from wsmonitor.checks_ws import _http
+
+    s = _http(ctx, history, "ws-diagnostic", now)
+    if s is None or (s.layer_round_trip_ms is None and not s.layer_error_kind):
+        return None
+    return s
+
+
+def _service_round_trip(s: Any, now: float) -> CheckResult:
+    """``channel-layer`` judged on the round trip the service ran itself (no --redis-url)."""
+    cid = "channel-layer"
+    evidence = (f"ws-diagnostic {sample_age(s, now)}: the service's send → receive on a fresh "
+                f"channel through {s.layer_backend or 'its channel layer'}", LAYER_TEST_FACT)
+    if not s.layer_error_kind:
+        return CheckResult(cid, PASS, f"send → receive works in the service in "
+                           f"{s.layer_round_trip_ms:.1f} ms", evidence, "", s.at)
+    kind = s.layer_error_kind
+    remedy = ROUND_TRIP_REMEDY.get(kind) or REMEDIES.get(
+        kind, "The service's channel layer fails: read the error and CHANNEL_LAYERS.")
+    detail = f" ({s.layer_error})" if s.layer_error else ""
+    return CheckResult(cid, FAIL, f"round trip failed ({kind}) in the service: "
+                       f"{kind_meaning(kind)}", (evidence[0] + detail, evidence[1]), remedy,
+                       s.at)
 
 
 def round_trip_layer(result: CheckResult | None) -> str | None:

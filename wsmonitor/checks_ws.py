@@ -27,6 +27,10 @@ PLATFORM_CUT = frozenset({"no-status-line", "not-upgraded"})
 
 UNREACHABLE = frozenset({"refused", "dns-error", "tls-error", "timeout"})
 
+ORIGIN_NOT_ALLOWED = "the service's Origin validator rejects the Origin"
+"""How allowed-hosts begins when wsmonitor.django's ws-diagnostic proves the Origin is not
+allowed."""
+
 APP_RUNNER_SUFFIX = ".awsapprunner.com"
 APP_RUNNER_FACT = ("AWS App Runner has no WebSocket support (aws/apprunner-roadmap#13, closed); "
                    "it takes no new customers since 2026-04-30 and AWS points to ECS Express "
@@ -163,7 +167,8 @@ def websocket_checks(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     held = held_variants(ctx, history, now, v)
     return {
         "platform-websocket": platform_websocket(ctx, v, history, now),
-        "allowed-hosts": allowed_hosts(ctx, v, now, service_failing(ctx, history, now)),
+        "allowed-hosts": allowed_hosts(ctx, v, now, service_failing(ctx, history, now),
+                                       _http(ctx, history, "ws-diagnostic", now)),
         "jwt-valid": jwt_valid(ctx, v, now, http_auth_rejections(ctx, history, now)),
         "handshake-101": handshake_101(ctx, v, history, now),
         "stays-open": stays_open(ctx, held, now),
@@ -264,8 +269,26 @@ def service_failing(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     return False
 
 
+def service_origin(p: HandshakeSample | None,
+                   diag: HttpSample | None) -> tuple[bool | None, str]:
+    """Whether the service's own Origin validator lets the probe's Origin through, from
+    wsmonitor.django's ws-diagnostic answer: ``(allowed, evidence line)``; None when the answer
+    does not say (the runbook's plain view, no validator, no Origin sent)."""
+    if p is None or diag is None or not diag.origin_validator or diag.origin_patterns is None \
+            or not p.origin:
+        return None, ""
+    from wsmonitor.origins import origin_allowed, origin_host
+
+    allowed = origin_allowed(p.origin, diag.origin_patterns)
+    shown = ", ".join(diag.origin_patterns[:8]) + (" …" if len(diag.origin_patterns) > 8
+                                                    else "")
+    return allowed, (f"ws-diagnostic: the service's Origin validator allows [{shown}]; "
+                     f"{origin_host(p.origin)} is {'' if allowed else 'not '}among them")
+
+
 def allowed_hosts(ctx: CheckContext, v: Mapping[str, HandshakeSample],
-                  now: float, service_down: bool = False) -> CheckResult:
+                  now: float, service_down: bool = False,
+                  diag: HttpSample | None = None) -> CheckResult:
     cid = "allowed-hosts"
     if not ctx.url_configured:
         return _not_configured(cid)
@@ -273,6 +296,21 @@ def allowed_hosts(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     if p is None:
         return _waiting(cid)
     evidence = tuple(describe(s, now) for s in v.values())
+    allowed, seen = service_origin(p, diag)
+    if allowed is False:
+        from wsmonitor.origins import origin_host
+
+        host = origin_host(p.origin)
+        return CheckResult(cid, FAIL, f"{ORIGIN_NOT_ALLOWED}: {host} is not in its "
+                           "ALLOWED_HOSTS", (seen,) + evidence,
+                           f"Add {host!r} to ALLOWED_HOSTS (or '.' and its domain for every "
+                           "subdomain); the port is ignored. Check --origin is what the "
+                           "browser sends.", max(p.at, diag.at) if diag else p.at)
+    if allowed and p.classification == "forbidden":
+        return CheckResult(cid, PASS, "the service's own ALLOWED_HOSTS allows the Origin: "
+                           "the 403 is not Origin validation", (seen,) + evidence,
+                           "See jwt-valid: the consumer refuses the connection before "
+                           "accept().", p.at)
     if wo is not None and wo.classification in UPGRADED:
         return CheckResult(cid, WARN, "a foreign Origin is accepted: Origin validation is off",
                            evidence, "Wrap the router in AllowedHostsOriginValidator and list "
@@ -469,6 +507,23 @@ def _http_line(s: HttpSample, now: float) -> str:
     return f"{s.endpoint} {sample_age(s, now)}: {status}" + (f" ({detail})" if detail else "")
 
 
+def _companion_lines(s: HttpSample | None) -> tuple[str, ...]:
+    """What wsmonitor.django's ws-diagnostic adds, as evidence lines (none for the plain view)."""
+    if s is None:
+        return ()
+    out = []
+    if s.allowed_hosts is not None:
+        validator = {True: "on", False: "none on the WebSocket branch"}.get(
+            s.origin_validator, "not reported")  # type: ignore[arg-type]
+        out.append(f"ws-diagnostic: ALLOWED_HOSTS [{', '.join(s.allowed_hosts[:8])}]; Origin "
+                   f"validator {validator}")
+    if s.layer_round_trip_ms is not None or s.layer_error_kind:
+        out.append("ws-diagnostic: the service's channel-layer round trip " + (
+            f"failed ({s.layer_error_kind})" if s.layer_error_kind else
+            f"took {s.layer_round_trip_ms:.1f} ms"))
+    return tuple(out)
+
+
 def polling_fallback(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
                      now: float) -> CheckResult:
     cid = "polling-fallback"
@@ -495,11 +550,13 @@ def diagnostic_endpoints(ctx: CheckContext, history: Mapping[str, Sequence[Sampl
     got = {e: s for e, s in samples.items() if s is not None}
     if not got:
         return _waiting(cid, "the diagnostic endpoints")
-    evidence = tuple(_http_line(s, now) for s in got.values())
+    evidence = tuple(_http_line(s, now) for s in got.values()) + _companion_lines(
+        got.get("ws-diagnostic"))
     at = max(s.at for s in got.values())
     missing = [e for e, s in got.items() if s.status == 404]
     refused = [e for e, s in got.items() if s.status in (401, 403)]
-    failing = [e for e, s in got.items() if not s.ok and s.status not in (401, 403, 404)]
+    limited = [e for e, s in got.items() if s.status == 429]
+    failing = [e for e, s in got.items() if not s.ok and s.status not in (401, 403, 404, 429)]
     if failing:
         return CheckResult(cid, FAIL, f"{' and '.join(failing)} report a failure", evidence,
                            "The service itself sees the failure: read the endpoint's message "
@@ -507,10 +564,17 @@ def diagnostic_endpoints(ctx: CheckContext, history: Mapping[str, Sequence[Sampl
     if refused:
         return CheckResult(cid, UNKNOWN, f"{' and '.join(refused)} rejected the token: the "
                            "service's view is hidden", evidence, "See jwt-valid.", at)
+    if limited:
+        return CheckResult(cid, UNKNOWN, f"{' and '.join(limited)} answered 429 (rate "
+                           "limited): the service's view is hidden for now", evidence,
+                           "Another monitor or a scanner polls it too: wait, or raise "
+                           "WSMONITOR['RATE_BURST'] in the service's settings.", at)
     if len(missing) == len(got):
         return CheckResult(cid, WARN, "the runbook's diagnostic views are not deployed (404)",
-                           evidence, "Add /api/redis-health/ and /api/ws-diagnostic/ from the "
-                           "runbook: they show Redis as the service sees it.", at)
+                           evidence, "Add /api/redis-health/ and /api/ws-diagnostic/: pip "
+                           "install 'wsmonitor[django]', INSTALLED_APPS += "
+                           "['wsmonitor.django'], path('api/', include('wsmonitor.django.urls'))"
+                           " — they show Redis as the service sees it.", at)
     if len(got) < 2:
         return CheckResult(cid, UNKNOWN, "waiting for both endpoints", evidence, "", at)
     return CheckResult(cid, PASS if not missing else WARN,

@@ -64,9 +64,9 @@ REDIS_SYMPTOMS = frozenset({"server-error", "connect-stalled", "forbidden", "no-
                             "gateway-timeout", "closed-after-accept"})
 """Handshake outcomes a lost Redis produces (with the runbook's consumer, or without)."""
 
-NOT_A_VIEW = frozenset({401, 403, 404, 502, 504})
+NOT_A_VIEW = frozenset({401, 403, 404, 429, 502, 504})
 """Diagnostic endpoint answers that are not the service's view of Redis: refused, not
-deployed, or a proxy answering for it."""
+deployed, rate limited, or a proxy answering for it."""
 
 LOG_CONSUMER = ("connect-error", "exception-in-app", "app-killed", "traceback",
                 "disconnect-error")
@@ -116,6 +116,9 @@ class Signals:
     onset: HandshakeSample | None = None
     """The last ``token+origin`` sample before the current streak of the newest
     classification: how the present failure began (None on a cold start)."""
+    origin_allowed: bool | None = None
+    """The service's own Origin validator (wsmonitor.django's ws-diagnostic) lets the probe's
+    Origin through (True) or not (False); None when nothing says."""
 
 
 def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
@@ -173,7 +176,14 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             if s.classification != primary[-1].classification:
                 onset = s
                 break
-    return Signals(service_redis=service, service_conflict=conflict, service_pending=pending,
+    from wsmonitor.checks_ws import diagnosis_variants, service_origin
+
+    diag = _fresh(history.get("http:ws-diagnostic", ()), ctx, now)
+    origin_allowed, _ = service_origin(
+        diagnosis_variants(ctx, history, now).get(PRIMARY_VARIANT),
+        diag if isinstance(diag, HttpSample) else None)
+    return Signals(origin_allowed=origin_allowed,
+                   service_redis=service, service_conflict=conflict, service_pending=pending,
                    service_message=message.strip(), redis_failed_at=failed_at,
                    redis_ok_now=ok_now, previous=previous, onset=onset,
                    since_redis_failed=None if failed_at is None else now - failed_at,
@@ -182,7 +192,7 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
 
 CHECK_PROBES: dict[str, tuple[str, ...]] = {
     "platform-websocket": ("handshake:",),
-    "allowed-hosts": ("handshake:",),
+    "allowed-hosts": ("handshake:", "http:ws-diagnostic"),
     "jwt-valid": (f"handshake:{PRIMARY_VARIANT}", "http:ws-diagnostic", "http:polling"),
     "handshake-101": (f"handshake:{PRIMARY_VARIANT}",),
     "stays-open": (f"handshake:{PRIMARY_VARIANT}",),
@@ -192,7 +202,7 @@ CHECK_PROBES: dict[str, tuple[str, ...]] = {
     "redis-reachable": ("redis", "http:redis-health"),
     "redis-connections": ("redis",),
     "redis-commands": ("redis",),
-    "channel-layer": ("channel-layer",),
+    "channel-layer": ("channel-layer", "http:ws-diagnostic"),
     "consumer-errors": ("logs",),
     "diagnostic-endpoints": ("http:redis-health", "http:ws-diagnostic"),
 }
@@ -479,6 +489,8 @@ def _redis(e: _Evidence) -> Diagnosis | None:
     if not e.redis_failing:
         return None
     p = e.p
+    if p is not None and p.classification == "forbidden" and e.sig.origin_allowed is False:
+        return None  # the validator refuses the Origin before the consumer runs: see _forbidden
     if p is None and not e.redis_service_fail and e.st("handshake-101") == UNKNOWN \
             and e.sig.service_pending:
         # Only this machine's view so far: it may be wsmonitor's path to Redis, not Redis.
@@ -634,6 +646,13 @@ def _closed(e: _Evidence, p: HandshakeSample) -> Diagnosis:
 
 def _forbidden(e: _Evidence, p: HandshakeSample) -> Diagnosis:
     """A fast 403: Origin or auth — or the consumer's error close before accept()."""
+    if e.sig.origin_allowed is False:
+        # The service itself says its validator refuses this Origin: the 403 comes before any
+        # token or consumer is looked at, whatever else is wrong.
+        also = " Redis is failing too (see redis-reachable)." if e.redis_failing else ""
+        return Diagnosis("origin", f"403 on the handshake: {e.summary('allowed-hosts')} "
+                         "(the service's own answer)." + also, e.rem("allowed-hosts"),
+                         ("allowed-hosts", "handshake-101"), confidence="confirmed")
     if e.st("jwt-valid") == FAIL:
         return Diagnosis("auth", f"403 on the handshake and the token is bad: "
                          f"{e.summary('jwt-valid')}.", e.rem("jwt-valid"),
@@ -647,6 +666,13 @@ def _forbidden(e: _Evidence, p: HandshakeSample) -> Diagnosis:
                          "Check Redis as the service sees it (/api/redis-health/, "
                          "--redis-url) and the service logs for connect() errors.",
                          ("stays-open", "handshake-101", "allowed-hosts"))
+    if e.sig.origin_allowed is True and not e.redis_failing and e.log_layer() is None:
+        return Diagnosis("auth", "403 although the service's own ALLOWED_HOSTS allows the "
+                         "Origin: the consumer refuses the connection before accept() — the "
+                         "token or its user is not accepted.", e.rem("jwt-valid") or
+                         "Mint a fresh access token for an existing, active user and retry; "
+                         "read the service logs for the rejection.",
+                         ("allowed-hosts", "jwt-valid", "handshake-101"), confidence="likely")
     if e.st("allowed-hosts") != FAIL:
         return Diagnosis("unknown", "403 on the handshake: Origin or auth cannot be told "
                          "apart with this evidence.", e.rem("allowed-hosts"),

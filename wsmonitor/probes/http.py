@@ -51,6 +51,7 @@ ERROR_TEXT = {
     "server-error": "the endpoint failed with a server error",
     "status": "unexpected HTTP status",
     "unhealthy": "the endpoint answered, and reports a failure",
+    "rate-limited": "rate limited (429): the endpoint protects Redis from too many requests",
     "error": "HTTP request failed",
 }
 """One line per error kind, for panes and reports."""
@@ -99,6 +100,18 @@ class HttpSample(Sample):
     auth_sent: bool = False
     """Whether a Bearer token was sent."""
     tls: bool = False
+    # What wsmonitor.django's ws-diagnostic adds (None from the runbook's plain view):
+    allowed_hosts: tuple[str, ...] | None = None
+    """The service's ALLOWED_HOSTS, as its running settings have them."""
+    origin_validator: bool | None = None
+    """An Origin validator sits on the running ASGI application's WebSocket branch."""
+    origin_patterns: tuple[str, ...] | None = None
+    """The list that validator checks the Origin against."""
+    layer_backend: str | None = None
+    layer_round_trip_ms: float | None = None
+    """The service's own send → receive on a fresh channel."""
+    layer_error_kind: str | None = None
+    layer_error: str | None = None
 
     def __post_init__(self) -> None:
         if self.summary and not isinstance(self.summary[0], tuple):
@@ -150,6 +163,8 @@ def status_kind(status: int) -> str | None:
         return "auth"
     if status == 404:
         return "not-found"
+    if status == 429:
+        return "rate-limited"
     if 300 <= status < 400:
         return "redirect"
     if status >= 500:
@@ -272,6 +287,8 @@ class HttpProbe:
             fields["body_excerpt"] = clean(" ".join(text.split()))[:_MAX_BODY_EXCERPT]
         if data is not None:
             fields["summary"] = _summary(data, clean)
+        if self.endpoint == "ws-diagnostic" and 200 <= status < 300:
+            fields.update(companion_fields(data, clean))
         healthy = endpoint_verdict(self.endpoint, data)
         fields["healthy"] = healthy
         kind = status_kind(status)
@@ -315,6 +332,43 @@ def http_probes(settings: Any, *, polling_path: str = ENDPOINTS["polling"],
     return [HttpProbe(name, base, path=polling_path if name == "polling" else None,
                       tokens=tokens, ca_file=ca_file, timeout=timeout)
             for name in ENDPOINTS]
+
+
+def companion_fields(data: Any, clean: Any) -> dict[str, Any]:
+    """The richer ws-diagnostic answer of wsmonitor.django (SPEC "Server-side companion"):
+    ALLOWED_HOSTS, the Origin validator and the service's round trip. Empty for the runbook's
+    plain view, so apps with it are judged as before."""
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, Any] = {}
+
+    def hosts(value: Any) -> tuple[str, ...] | None:
+        if not isinstance(value, list):
+            return None
+        return tuple(clean(str(h))[:_MAX_VALUE] for h in value[:100])
+
+    if "allowed_hosts" in data:
+        out["allowed_hosts"] = hosts(data["allowed_hosts"])
+    if isinstance(data.get("origin_validator"), bool):
+        out["origin_validator"] = data["origin_validator"]
+        validation = data.get("origin_validation")
+        patterns = hosts(validation.get("allowed_origins")) \
+            if isinstance(validation, dict) else None
+        if data["origin_validator"]:
+            out["origin_patterns"] = patterns if patterns is not None else \
+                out.get("allowed_hosts")
+    layer = data.get("channel_layer")
+    if isinstance(layer, dict):
+        if isinstance(layer.get("backend"), str):
+            out["layer_backend"] = clean(layer["backend"])[:_MAX_VALUE]
+        rt = layer.get("round_trip_ms")
+        if isinstance(rt, (int, float)) and not isinstance(rt, bool):
+            out["layer_round_trip_ms"] = float(rt)
+        if isinstance(layer.get("error_kind"), str):
+            out["layer_error_kind"] = clean(layer["error_kind"])[:60]
+        if isinstance(layer.get("error"), str):
+            out["layer_error"] = clean(layer["error"])[:_MAX_VALUE]
+    return out
 
 
 def _summary(data: Any, clean: Any) -> tuple[tuple[str, Any], ...]:
