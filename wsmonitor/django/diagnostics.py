@@ -66,6 +66,7 @@ LAYER_ERROR_TEXT = {
     "mismatch": "another message came back than the one sent",
     "channel-full": "the channel is at capacity (ChannelFull)",
     "timeout": "Redis did not answer in time",
+    "bad-url": "the Redis URL cannot be used as written (see wsmonitor_check's redis-url)",
 }
 """Failure kinds of the round trip besides wsmonitor's Redis kinds (`classify`)."""
 
@@ -106,6 +107,17 @@ def layer_urls(alias: str | None = None) -> list[str]:
         elif isinstance(host, (tuple, list)) and len(host) == 2:
             urls.append(f"redis://{host[0]}:{host[1]}")
     return urls
+
+
+def unusable_url(urls: list[str]) -> str | None:
+    """The first error-severity lint finding of these URLs (no secret in it), or None."""
+    from wsmonitor.redis_url import lint_redis_url
+
+    for url in urls:
+        for finding in lint_redis_url(url):
+            if finding.severity == "error":
+                return finding.message
+    return None
 
 
 def mask_url(url: str) -> str:
@@ -215,6 +227,11 @@ async def round_trip(alias: str | None = None, timeout: float | None = None,
         return done(False, "layer", None, False, error_kind="not-configured",
                     error=LAYER_ERROR_TEXT["not-configured"])
     backend, redis = _backend_name(layer), _is_redis_layer(layer)
+    broken = unusable_url(layer_urls(alias)) if redis else None
+    if broken:
+        # redis-py would fail with a fragment of the password in its message: do not try.
+        return done(False, "layer", backend, redis, error_kind="bad-url",
+                    error=f"{LAYER_ERROR_TEXT['bad-url']}: {broken}")
     channel = f"{CHANNEL_PREFIX}.{uuid.uuid4().hex}"
     token = uuid.uuid4().hex
     phase = "send"

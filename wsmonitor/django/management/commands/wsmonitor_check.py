@@ -121,22 +121,28 @@ async def _ping(url: str, options: dict[str, Any], timeout: float) -> tuple[bool
 
     from wsmonitor.probes.redis import classify_redis_error
 
+    broken = d.unusable_url([url])
+    if broken:
+        # redis-py's own error would quote a fragment of the password: do not try.
+        return False, f"bad-url: not tried, {broken}"
     extra = {k: v for k, v in options.items() if k.startswith("ssl_") or k in
              ("username", "password")}
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout,
-                                     socket_timeout=timeout, **extra)
+    client = None
     started = time.perf_counter()
     try:
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout,
+                                         socket_timeout=timeout, **extra)
         await asyncio.wait_for(client.ping(), timeout + 1)
         return True, f"PONG in {(time.perf_counter() - started) * 1000:.1f} ms"
     except Exception as exc:  # noqa: BLE001 - a failure is the answer
         err = classify_redis_error(exc)
         return False, f"{err.kind}: {err.message}"
     finally:
-        try:
-            await asyncio.wait_for(client.aclose(), 2)
-        except Exception:  # noqa: BLE001
-            pass
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.aclose(), 2)
+            except Exception:  # noqa: BLE001
+                pass
 
 
 async def redis_check(timeout: float) -> CheckResult:
