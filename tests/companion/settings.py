@@ -72,5 +72,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"wsmonitor": {"handlers": ["stderr"], "level": "INFO"}},
+    "loggers": {"wsmonitor": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
 }

@@ -34,13 +34,6 @@ def bucket(name: str) -> d.TokenBucket:
     return found
 
 
-def reset_limits() -> None:
-    """Forget the buckets and the cached round trip (tests, and after a settings change)."""
-    global GATE
-    _BUCKETS.clear()
-    GATE = d.RoundTripGate()
-
-
 def _limited(name: str) -> JsonResponse | None:
     wait = bucket(name).take()
     if wait <= 0:
