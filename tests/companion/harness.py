@@ -24,7 +24,15 @@ ROOT = TESTS_DIR.parent
 
 SECRET_KEY = "wsmonitor-companion-secret-key-0123456789abcdefghij"
 
-_LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)"
+                        r"|Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+SERVER_COMMANDS = {
+    "daphne": ["-m", "daphne", "-e", "tcp:port=0:interface=127.0.0.1",
+               "companion.asgi:application"],
+    "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "0",
+                "companion.asgi:application"],
+}
 
 
 def companion_env(db: Path, redis_url: str, **options: Any) -> dict[str, str]:
@@ -56,10 +64,11 @@ def manage(db: Path, redis_url: str, *args: str, timeout: float = 120,
 
 
 class CompanionDaphne:
-    """``daphne -e tcp:port=0:interface=127.0.0.1 companion.asgi:application``."""
+    """``daphne -e tcp:port=0:interface=127.0.0.1 companion.asgi:application`` (or uvicorn)."""
 
     def __init__(self, workdir: Path, db: Path, redis_url: str, *, name: str = "companion",
-                 **options: Any) -> None:
+                 server: str = "daphne", **options: Any) -> None:
+        self.server = server
         self.log_path = workdir / f"{name}.log"
         self.env = companion_env(db, redis_url, **options)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -68,15 +77,14 @@ class CompanionDaphne:
     def start(self, timeout: float = 30.0) -> CompanionDaphne:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-e", "tcp:port=0:interface=127.0.0.1",
-             "companion.asgi:application"],
+            [sys.executable, *SERVER_COMMANDS[self.server]],
             cwd=TESTS_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             match = _LISTENING.search(self.log())
             if match:
-                self.port = int(match.group(1))
+                self.port = int(match.group(1) or match.group(2))
                 return self
             if self.proc.poll() is not None:
                 break

@@ -115,3 +115,18 @@ def test_health_check_class(companion: CompanionDaphne) -> None:
     r = get(companion, "/health/?format=json")
     assert r.status_code == 200
     assert r.json() == {"ChannelLayerHealthCheck(slow_ms=500.0)": "OK"}
+
+
+def test_under_uvicorn(tmp_path, users: Users, companion_redis) -> None:  # noqa: ANN001
+    daphne = CompanionDaphne(tmp_path, users.db, companion_redis.url, server="uvicorn").start()
+    try:
+        r = get(daphne, "/api/ws-diagnostic/",
+                headers={"Authorization": f"Bearer {users.token()}"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["asgi_server"].startswith("uvicorn 0.")
+        assert "uvicorn" in body["versions"] and "daphne" not in body["versions"]
+        assert body["redis_connected"] is True and body["origin_validator"] is True
+        assert body["origin_validation"]["application"] == "companion.asgi:application"
+    finally:
+        daphne.stop()

@@ -510,8 +510,11 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def asgi_server(scope: dict[str, Any] | None = None) -> str | None:
-    """The server this process runs under, with its version (``daphne 4.2.3``)."""
+def asgi_server() -> str | None:
+    """The server this process runs under, with its version (``daphne 4.2.3``).
+
+    The request scope does not say (its ``server`` is only the listening address): the
+    process's command line, ``SERVER_SOFTWARE`` (gunicorn) and the server modules loaded do."""
     argv = [os.path.basename(a) for a in sys.argv[:2]] + sys.argv[0].split(os.sep)[-3:]
     software = os.environ.get("SERVER_SOFTWARE", "")
     name = next((s for s in SERVERS if any(s in part.lower() for part in argv)), None)

@@ -236,9 +236,9 @@ def origin_validator_check(v: d.OriginValidation) -> CheckResult:
     cid = "origin-validator"
     where = (f"read from {v.application}",) if v.application else ()
     if v.error and not v.found:
-        status = UNKNOWN if v.application is None and "ASGI_APPLICATION" in v.error else FAIL
-        if "no websocket protocol" in v.error:
-            status = FAIL
+        # Nothing to read is unknown; an application that cannot be imported, or one without a
+        # websocket protocol, cannot serve a socket at all.
+        status = UNKNOWN if v.error.startswith("no ASGI application") else FAIL
         return CheckResult(cid, status, f"cannot tell: {v.error}", where,
                            "Set ASGI_APPLICATION to the module:application Daphne serves.",
                            time.time())
