@@ -507,6 +507,15 @@ def _http_line(s: HttpSample, now: float) -> str:
     return f"{s.endpoint} {sample_age(s, now)}: {status}" + (f" ({detail})" if detail else "")
 
 
+def _bad_host_remedy(s: HttpSample) -> str:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(s.url).hostname or "the API's host"
+    return (f"Add {host!r} to ALLOWED_HOSTS: Django answers 400 to every HTTP request whose "
+            "Host is not in it (the polling fallback and the diagnostics fail, while the "
+            "WebSocket Origin check is separate).")
+
+
 def _companion_lines(s: HttpSample | None) -> tuple[str, ...]:
     """What wsmonitor.django's ws-diagnostic adds, as evidence lines (none for the plain view)."""
     if s is None:
@@ -535,7 +544,8 @@ def polling_fallback(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     if s.ok:
         return CheckResult(cid, PASS, f"answers {s.status}", (_http_line(s, now),), "", s.at)
     remedy = {"auth": "The polling endpoint rejects the token: see jwt-valid.",
-              "not-found": "Give the real path with --polling-path."}.get(
+              "not-found": "Give the real path with --polling-path.",
+              "bad-host": _bad_host_remedy(s)}.get(
         s.error_kind or "", "The fallback itself is broken: users get no notifications at all.")
     return CheckResult(cid, FAIL, f"fails: {s.error_kind or s.status}", (_http_line(s, now),),
                        remedy, s.at)
@@ -557,6 +567,10 @@ def diagnostic_endpoints(ctx: CheckContext, history: Mapping[str, Sequence[Sampl
     refused = [e for e, s in got.items() if s.status in (401, 403)]
     limited = [e for e, s in got.items() if s.status == 429]
     failing = [e for e, s in got.items() if not s.ok and s.status not in (401, 403, 404, 429)]
+    if failing and all(got[e].error_kind == "bad-host" for e in failing):
+        return CheckResult(cid, FAIL, f"Django answers 400 to {' and '.join(failing)}: the "
+                           "API's host is not in ALLOWED_HOSTS", evidence,
+                           _bad_host_remedy(got[failing[0]]), at)
     if failing:
         return CheckResult(cid, FAIL, f"{' and '.join(failing)} report a failure", evidence,
                            "The service itself sees the failure: read the endpoint's message "

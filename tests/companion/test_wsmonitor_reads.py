@@ -62,3 +62,23 @@ async def test_origin_confirmed_while_redis_is_down(fragile, users: Users) -> No
     assert diagnosis.layer == "origin" and diagnosis.confidence == "confirmed", diagnosis
     assert "Redis is failing too" in diagnosis.summary
 
+
+
+async def test_api_host_not_in_allowed_hosts(tmp_path, users: Users,
+                                             companion_redis) -> None:  # noqa: ANN001
+    # ALLOWED_HOSTS has the site's domain but not the API's host: Django answers every HTTP
+    # request 400 (the polling fallback too) while the WebSocket Origin check passes.
+    daphne = CompanionDaphne(tmp_path, users.db, companion_redis.url,
+                             allowed_hosts="app.example.com").start()
+    try:
+        diagnosis, r, _ = await judged_once(**minted(daphne, users),
+                                            origin="https://app.example.com")
+    finally:
+        daphne.stop()
+    assert r["handshake-101"].status == "pass" and r["allowed-hosts"].status == "pass"
+    de = r["diagnostic-endpoints"]
+    assert de.status == "fail" and "the API's host is not in ALLOWED_HOSTS" in de.summary
+    assert "Add '127.0.0.1' to ALLOWED_HOSTS" in de.remedy
+    assert r["polling-fallback"].status == "fail"
+    assert "ALLOWED_HOSTS" in r["polling-fallback"].remedy
+    assert "ALLOWED_HOSTS" in diagnosis.remedy

@@ -52,6 +52,7 @@ ERROR_TEXT = {
     "status": "unexpected HTTP status",
     "unhealthy": "the endpoint answered, and reports a failure",
     "rate-limited": "rate limited (429): the endpoint protects Redis from too many requests",
+    "bad-host": "400 Bad Request: Django refuses the Host header (not in ALLOWED_HOSTS)",
     "error": "HTTP request failed",
 }
 """One line per error kind, for panes and reports."""
@@ -292,6 +293,8 @@ class HttpProbe:
         healthy = endpoint_verdict(self.endpoint, data)
         fields["healthy"] = healthy
         kind = status_kind(status)
+        if status == 400 and _disallowed_host(bytes(body[:4096])):
+            kind = "bad-host"
         if kind is None and healthy is False:
             kind = "unhealthy"
         error = None
@@ -369,6 +372,13 @@ def companion_fields(data: Any, clean: Any) -> dict[str, Any]:
         if isinstance(layer.get("error"), str):
             out["layer_error"] = clean(layer["error"])[:_MAX_VALUE]
     return out
+
+
+def _disallowed_host(body: bytes) -> bool:
+    """Django's answer to a Host not in ALLOWED_HOSTS: its plain 400 page (DEBUG off) or the
+    DisallowedHost page (DEBUG on)."""
+    return b"<h1>Bad Request (400)</h1>" in body or b"DisallowedHost" in body \
+        or b"Invalid HTTP_HOST header" in body
 
 
 def _summary(data: Any, clean: Any) -> tuple[tuple[str, Any], ...]:
