@@ -309,8 +309,8 @@ def allowed_hosts(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     if allowed and p.classification == "forbidden":
         return CheckResult(cid, PASS, "the service's own ALLOWED_HOSTS allows the Origin: "
                            "the 403 is not Origin validation", (seen,) + evidence,
-                           "See jwt-valid: the consumer refuses the connection before "
-                           "accept().", p.at)
+                           "The consumer refuses the connection before accept(): see jwt-valid "
+                           "and the service logs.", p.at)
     if wo is not None and wo.classification in UPGRADED:
         return CheckResult(cid, WARN, "a foreign Origin is accepted: Origin validation is off",
                            evidence, "Wrap the router in AllowedHostsOriginValidator and list "

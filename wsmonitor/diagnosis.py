@@ -667,12 +667,17 @@ def _forbidden(e: _Evidence, p: HandshakeSample) -> Diagnosis:
                          "--redis-url) and the service logs for connect() errors.",
                          ("stays-open", "handshake-101", "allowed-hosts"))
     if e.sig.origin_allowed is True and not e.redis_failing and e.log_layer() is None:
-        return Diagnosis("auth", "403 although the service's own ALLOWED_HOSTS allows the "
-                         "Origin: the consumer refuses the connection before accept() — the "
-                         "token or its user is not accepted.", e.rem("jwt-valid") or
-                         "Mint a fresh access token for an existing, active user and retry; "
-                         "read the service logs for the rejection.",
-                         ("allowed-hosts", "jwt-valid", "handshake-101"), confidence="likely")
+        # Known only from a ws-diagnostic that answered 200 to the same token: the service
+        # accepts the token over HTTP and its validator allows the Origin.
+        return Diagnosis("consumer", "403 although the service accepts this token (its "
+                         "ws-diagnostic answered) and its own ALLOWED_HOSTS allows the Origin: "
+                         "the consumer closes before accept() — its own check refuses the user, "
+                         "the WebSocket auth middleware reads the token differently, or "
+                         "connect() fails and closes (the runbook's 4500).",
+                         "Read the service logs for the rejection (LoggedConsumerMixin logs "
+                         "each one with its reason), and compare the WebSocket auth middleware "
+                         "with the HTTP one.", ("allowed-hosts", "handshake-101"),
+                         confidence="likely")
     if e.st("allowed-hosts") != FAIL:
         return Diagnosis("unknown", "403 on the handshake: Origin or auth cannot be told "
                          "apart with this evidence.", e.rem("allowed-hosts"),
