@@ -66,7 +66,7 @@ async def test_socket_life_is_logged_and_classified(fragile, users: Users) -> No
                 any("Error during WebSocket connect" in x[0] for x in e) and e)
     assert evts
     attempt = find(evts, "WebSocket connection attempt to /ws/notifications/")
-    assert attempt[1] is None and "(user 1)" in attempt[0]
+    assert attempt[1] is None and f"(user {users.user_id})" in attempt[0]
     accepted = find(evts, "WebSocket connected: /ws/notifications/")
     assert accepted[1] is None
     rejected = find(evts, "WebSocket connection rejected: anonymous user")
