@@ -568,6 +568,8 @@ class Report:
     round_trips: int
     origin: OriginValidation
     server: str | None
+    commands: int = 0
+    """Redis commands this process's round trips have cost so far, about."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -584,6 +586,7 @@ class Report:
                 "cached": self.cached, "age_s": None if self.age_s is None
                 else round(self.age_s, 3), "round_trips": self.round_trips,
                 "commands_per_round_trip": ROUND_TRIP_COMMANDS if r.redis else 0,
+                "commands": self.commands,
             },
             "allowed_hosts": [str(h) for h in getattr(settings, "ALLOWED_HOSTS", [])][:100],
             "origin_validator": self.origin.found,

@@ -154,5 +154,5 @@ async def ws_diagnostic(request: HttpRequest) -> JsonResponse:
     result, cached = await GATE.get()
     report = d.Report(result=result, cached=cached, age_s=GATE.age(),
                       round_trips=GATE.round_trips, origin=d.origin_validation(),
-                      server=d.asgi_server())
+                      server=d.asgi_server(), commands=GATE.commands)
     return JsonResponse(report.to_dict())
