@@ -511,7 +511,7 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
     """
     ended = ended or {}
     cid = "consumer-errors"
-    from wsmonitor.probes.logs import LogsSample
+    from wsmonitor.log_samples import LogsSample
 
     samples = [s for s in logs if isinstance(s, LogsSample)]
     if not samples:
@@ -660,7 +660,7 @@ def ended_categories(results: Mapping[str, CheckResult],
 def recent_error_times(logs: Sequence[Sample], now: float) -> dict[str, tuple[float, float]]:
     """The first and newest error per category within `recent_errors_window` (what fails the
     check)."""
-    from wsmonitor.probes.logs import LogsSample
+    from wsmonitor.log_samples import LogsSample
 
     samples = [s for s in logs if isinstance(s, LogsSample)]
     if not samples:
@@ -686,7 +686,7 @@ def log_categories(logs: Sequence[Sample], now: float | None = None,
                    ended: Mapping[str, object] | None = None) -> dict[str, int]:
     """Counts per category of the error events logged within `recent_errors_window`, but the
     `ended` categories (see `ended_categories`)."""
-    from wsmonitor.probes.logs import LogsSample
+    from wsmonitor.log_samples import LogsSample
 
     now = time.time() if now is None else now
     out: dict[str, int] = {}

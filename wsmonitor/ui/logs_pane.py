@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Input, RichLog, Static
 
-from wsmonitor.probes.logs import LogEvent, LogsSample
+from wsmonitor.log_samples import LogEvent, LogsSample
 from wsmonitor.samples import Sample
 from wsmonitor.ui.format import freshness, set_text
 
