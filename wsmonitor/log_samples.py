@@ -18,7 +18,8 @@ class LogEvent:
     """One log event: a line, or a traceback with the line that introduced it."""
 
     timestamp: float
-    """When it was logged (CloudWatch's timestamp) or read (file, command), epoch seconds."""
+    """When it was logged, epoch seconds: the time written in the line (or CloudWatch's event
+    timestamp); for a line with no time, when it was read (see `clock`)."""
     location: str
     """``group/stream`` for CloudWatch, the path for a file, the program for a command."""
     message: str
@@ -33,6 +34,21 @@ class LogEvent:
     """The one word shown for the category."""
     severity: str | None = None
     """``error``, ``warning`` or ``info`` for a classified event."""
+    clock: str = "logged"
+    """Where `timestamp` comes from: ``logged`` (written in the line, or CloudWatch's),
+    ``read`` (no time in the line; read as it was written, so the read time stands for it) or
+    ``unknown`` (no time in the line, read at start-up: its age is unknown, so it is history,
+    never a recent error; `timestamp` is then the read time)."""
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Every category the event carries (a Redis traceback is ``redis-error`` and
+        ``traceback``), the cause first."""
+        return self.tags or ((self.category,) if self.category else ())
+
+    def logged_since(self, cutoff: float) -> bool:
+        """Whether the event is known to have been logged at or after `cutoff`."""
+        return self.clock != "unknown" and self.timestamp >= cutoff
 
 
 @register_sample_type

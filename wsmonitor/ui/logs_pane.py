@@ -161,7 +161,7 @@ class LogsPane(Vertical, can_focus=False):
 
     def _write(self, log: RichLog, event: LogEvent) -> None:
         lines = event.message.splitlines() or [""]
-        stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
+        stamp = _stamp(event, time.time())
         word = (event.label or event.category or "").upper()[:9]
         text = Text(f"{stamp} ")
         text.append(f"{word:<9} ", style=f"bold {self._colour(event)}" if word else "")
@@ -235,6 +235,17 @@ class LogsPane(Vertical, can_focus=False):
             elif self.window is not None:
                 self.clear_window()
                 getattr(event, "stop")()
+
+
+def _stamp(event: LogEvent, now: float) -> str:
+    """The time the log wrote (local): the clock time today, the date too for older lines,
+    dashes for a line read at start-up with no time in it (its age is unknown)."""
+    if event.clock == "unknown":
+        return "--:--:--"
+    when = time.localtime(event.timestamp)
+    if when[:3] == time.localtime(now)[:3]:
+        return time.strftime("%H:%M:%S", when)
+    return time.strftime("%m-%d %H:%M", when)
 
 
 _SEVERITY: dict[str, str] = {}

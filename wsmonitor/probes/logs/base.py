@@ -10,13 +10,20 @@ from typing import Any, Protocol
 
 from wsmonitor.log_rules import RawLine
 
+AT_STARTUP = 0.0
+"""The timestamp a source gives a line it read at start-up (the backlog a file or a command
+shows first): the probe takes the time written in the line, and a line with none is history of
+unknown age, never a recent error."""
+
 
 @dataclass(slots=True)
 class Batch:
     """What a source hands the probe in one run."""
 
     lines: list[RawLine] = field(default_factory=list)
-    """``(location, timestamp, event_id, text)`` in arrival order per location."""
+    """``(location, timestamp, event_id, text)`` in arrival order per location. The timestamp
+    is the event's own (CloudWatch), or when the line was read (file, command: see
+    `LogSource.read_times`), or `AT_STARTUP`."""
     error: str | None = None
     """Redacted description of a fault (the source keeps going)."""
     error_kind: str | None = None
@@ -28,6 +35,9 @@ class LogSource(Protocol):
     kind: str
     """``cloudwatch``, ``file`` or ``command``."""
     timeout: float
+    read_times: bool
+    """True when the timestamps handed over are the moments lines were read: the time written
+    in a line then wins (file, command). False when they are the events' own (CloudWatch)."""
 
     def interval(self, base: float) -> float: ...
 

@@ -284,6 +284,8 @@ class CloudWatchSource:
     """
 
     kind = "cloudwatch"
+    read_times = False
+    """Events carry CloudWatch's timestamp: the time they were logged."""
 
     def __init__(self, groups: Sequence[str] = (), *, apprunner_service: str | None = None,
                  endpoint_url: str | None = None, live_tail: bool = True,

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from wsmonitor.probes.logs.base import Batch, _BoundedQueue
+from wsmonitor.probes.logs.base import AT_STARTUP, Batch, _BoundedQueue
 from wsmonitor.secrets import redact
 
 
@@ -50,12 +50,21 @@ class CommandSource:
         first_wait: On the first run, wait up to this long for the command's first burst of
             output (``kubectl logs -f --tail=100`` prints its backlog at once), so a one-shot
             ``check`` sees it.
+
+    Each run's first burst of output (``--tail=100``, journalctl's last lines) is the backlog:
+    those lines are stamped `AT_STARTUP`, so a line of it with no time written in it is history,
+    never a recent error — even when a restarted ``kubectl logs -f`` prints it again.
     """
 
     kind = "command"
     timeout = 5.0
+    read_times = True
     STABLE_AFTER = 30.0
     """A run this long resets the restart backoff."""
+    BURST_GAP = 0.3
+    """A pause this long (seconds) ends a run's first burst of output (its backlog)."""
+    MAX_BURST = 10.0
+    """Seconds after a start beyond which no line counts as backlog."""
 
     def __init__(self, command: str, *, queue: int = 20_000, restart_backoff: float = 1.0,
                  max_backoff: float = 60.0, max_line: int = 64 << 10,
@@ -182,13 +191,22 @@ class CommandSource:
         line_no = 0
         readline = proc.stdout.readline
         put = self.queue.put
+        started = previous = time.monotonic()
+        # The first line may take a while (kubectl connects first); then the backlog comes in
+        # one go, and the first pause ends it.
+        gap = max(self.first_wait, self.BURST_GAP)
+        burst = True
         with contextlib.suppress(OSError, ValueError):
             while True:
                 raw = readline(self.max_line)
                 if not raw:
                     break
                 line_no += 1
-                put((location, time.time(), f"{run}:{line_no}",
+                if burst:
+                    arrived = time.monotonic()
+                    burst = arrived - previous <= gap and arrived - started <= self.MAX_BURST
+                    previous, gap = arrived, self.BURST_GAP
+                put((location, AT_STARTUP if burst else time.time(), f"{run}:{line_no}",
                      raw.decode("utf-8", "replace").rstrip("\r\n")))
 
     async def close(self) -> None:

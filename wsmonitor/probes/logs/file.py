@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from wsmonitor.probes.logs.base import Batch
+from wsmonitor.probes.logs.base import AT_STARTUP, Batch
 from wsmonitor.secrets import redact
 
 
@@ -26,6 +26,7 @@ class FileSource:
 
     kind = "file"
     timeout = 10.0
+    read_times = True
 
     def __init__(self, path: str, *, initial_lines: int = 100, max_bytes: int = 1 << 20,
                  max_line: int = 64 << 10) -> None:
@@ -39,6 +40,9 @@ class FileSource:
         self._partial = b""
         self._partial_at = 0
         self._first = True
+        self._startup_end = -1
+        """Offset where the file ended when the tail started: lines before it are the backlog
+        (stamped `AT_STARTUP`), lines after it were written while we watched."""
         self.rotations = 0
         self.truncations = 0
         self._lock = threading.Lock()
@@ -71,6 +75,7 @@ class FileSource:
         if st.st_size < self._offset:
             # Truncated in place (copytruncate, or `> file`): start over.
             self.truncations += 1
+            self._startup_end = -1  # what is there now was written since
             self._seek(0)
         budget -= self._read(batch, budget)
         try:
@@ -106,8 +111,10 @@ class FileSource:
         self._fh = fh
         self._ident = (st.st_dev, st.st_ino)
         self._partial = b""
+        self._startup_end = -1
         if self._first and not from_start:
             self._first = False
+            self._startup_end = st.st_size
             self._seek_tail(st.st_size)
         else:
             self._seek(0)
@@ -153,12 +160,16 @@ class FileSource:
         base = self._partial_at
         start = 0
         location = self.path
+        # Lines that ended before the tail started are the backlog: their age is what is
+        # written in them, or unknown.
+        startup_end = self._startup_end - base
         while True:
             nl = buf.find(b"\n", start)
             if nl < 0:
                 break
             raw = buf[start:nl]
-            batch.lines.append((location, now, f"{ino}:{base + start}",
+            batch.lines.append((location, AT_STARTUP if nl < startup_end else now,
+                                f"{ino}:{base + start}",
                                 raw.decode("utf-8", "replace").rstrip("\r")))
             start = nl + 1
         rest = buf[start:]
@@ -166,7 +177,9 @@ class FileSource:
         self._partial_at = base + start
         while len(rest) >= self.max_line:
             piece, rest = rest[: self.max_line], rest[self.max_line:]
-            batch.lines.append((location, now, f"{ino}:{self._partial_at}",
+            before = self._partial_at + len(piece) <= self._startup_end
+            batch.lines.append((location, AT_STARTUP if before else now,
+                                f"{ino}:{self._partial_at}",
                                 piece.decode("utf-8", "replace")))
             self._partial_at += len(piece)
         self._partial = rest

@@ -17,41 +17,66 @@ from wsmonitor.log_rules import (
     build_rules,
 )
 from wsmonitor.log_samples import LogEvent, LogsSample
-from wsmonitor.probes.logs.base import LogSource
+from wsmonitor.probes.logs.base import AT_STARTUP, LogSource
 from wsmonitor.probes.logs.cloudwatch import CloudWatchSource
 from wsmonitor.probes.logs.command import CommandSource
 from wsmonitor.probes.logs.file import FileSource
+from wsmonitor.probes.logs.timestamps import FUTURE_SLACK, ZoneGuess, line_time
 from wsmonitor.secrets import redact
 
 
 class _WindowCounts:
-    """Events per category over a sliding window, in fixed buckets (bounded by window/bucket)."""
+    """Events per category over a sliding window, in fixed buckets (bounded by window/bucket).
+
+    An event counts once under each of its categories (a Redis traceback under ``redis-error``
+    and ``traceback``), and once under its cause (its first category) for the totals and the
+    severities.
+    """
 
     def __init__(self, window: float, bucket: float = 10.0) -> None:
         self.window = window
         self.bucket = bucket
-        self._buckets: dict[int, dict[str | None, int]] = {}
+        # bucket -> (events per cause, None for unclassified; events per further category)
+        self._buckets: dict[int, tuple[dict[str | None, int], dict[str, int]]] = {}
 
-    def add(self, ts: float, category: str | None, now: float) -> None:
+    def add(self, ts: float, category: str | None, now: float,
+            tags: tuple[str, ...] = ()) -> None:
         if ts < now - self.window:
             return
         key = int(min(ts, now) // self.bucket)
         counts = self._buckets.get(key)
         if counts is None:
-            counts = self._buckets[key] = {}
-        counts[category] = counts.get(category, 0) + 1
+            counts = self._buckets[key] = ({}, {})
+        causes, also = counts
+        causes[category] = causes.get(category, 0) + 1
+        for tag in tags:
+            if tag != category:
+                also[tag] = also.get(tag, 0) + 1
 
     def snapshot(self, now: float) -> tuple[dict[str | None, int], int]:
+        """Events per category (each of an event's categories), and events in the window."""
+        causes, also = self._totals(now)
+        total = dict(causes)
+        for tag, count in also.items():
+            total[tag] = total.get(tag, 0) + count
+        return total, sum(causes.values())
+
+    def causes(self, now: float) -> dict[str | None, int]:
+        """Events per cause (first category; None for unclassified) in the window."""
+        return self._totals(now)[0]
+
+    def _totals(self, now: float) -> tuple[dict[str | None, int], dict[str, int]]:
         cutoff = int((now - self.window) // self.bucket)
         for key in [k for k in self._buckets if k < cutoff]:
             del self._buckets[key]
-        total: dict[str | None, int] = {}
-        n = 0
-        for counts in self._buckets.values():
-            for category, count in counts.items():
-                total[category] = total.get(category, 0) + count
-                n += count
-        return total, n
+        causes: dict[str | None, int] = {}
+        also: dict[str, int] = {}
+        for first, rest in self._buckets.values():
+            for category, count in first.items():
+                causes[category] = causes.get(category, 0) + count
+            for category, count in rest.items():
+                also[category] = also.get(category, 0) + count
+        return causes, also
 
 
 class LogsProbe:
@@ -79,6 +104,8 @@ class LogsProbe:
         self.history_size = 120
         """Samples the engine keeps of this probe: each may carry hundreds of events."""
         self._assembler = EventAssembler(hold=hold)
+        self._read_times = getattr(source, "read_times", True)
+        self._zone = ZoneGuess()
         self._counts = _WindowCounts(window, bucket=max(1.0, min(10.0, window / 60)))
         self._recent: deque[LogEvent] = deque(maxlen=history)
         self._lock = threading.Lock()
@@ -103,11 +130,14 @@ class LogsProbe:
             events, omitted = await asyncio.to_thread(self._process, batch.lines)
         else:
             events, omitted = self._process(batch.lines)
-        counts, in_window = self._counts.snapshot(time.time())
+        now = time.time()
+        counts, in_window = self._counts.snapshot(now)
         by_category = {c: counts.get(c, 0) for c in self.rules.categories}
+        # Severities count events once, by their cause (a Redis traceback is one error).
         by_severity = {"error": 0, "warning": 0, "info": 0}
-        for category, count in by_category.items():
-            by_severity[self.rules.severity(category)] += count
+        for category, count in self._counts.causes(now).items():
+            if category is not None:
+                by_severity[self.rules.severity(category)] += count
         return LogsSample(
             probe=self.name, at=time.time(), ok=batch.error is None, error=batch.error,
             error_kind=batch.error_kind, duration_ms=(time.perf_counter() - started) * 1000,
@@ -124,43 +154,87 @@ class LogsProbe:
         now = time.time()
         classify = self.rules.classify
         add = self._counts.add
-        classified: list[tuple[AssembledEvent, Classification]] = []
-        for event in assembled:
-            result = classify(event[3])
-            add(event[1], result.category, now)
-            classified.append((event, result))
+        written = self._written(assembled, now)
+        classified: list[tuple[AssembledEvent, Classification, str]] = []
+        for (location, read, event_id, text), found in zip(assembled, written):
+            result = classify(text)
+            ts, clock = self._when(read, found, now)
+            if clock != "unknown":
+                # An event of unknown age is in no window: it is history, shown but not counted.
+                add(ts, result.category, now, result.tags)
+            classified.append(((location, ts, event_id, text), result, clock))
         self.events_total += len(classified)
         kept = _cap(classified, self.max_events)
-        events = tuple(self._event(event, result) for event, result in kept)
+        events = tuple(self._event(event, result, clock) for event, result, clock in kept)
         with self._lock:
             self._recent.extend(events)
         return events, len(classified) - len(kept)
 
-    def _event(self, event: AssembledEvent, result: Classification) -> LogEvent:
+    def _written(self, assembled: list[AssembledEvent],
+                 now: float) -> list[tuple[float, bool] | None]:
+        """The time written in each event (`line_time`), after learning the source's zone from
+        the lines of this batch read as they were written (`ZoneGuess`)."""
+        if not self._read_times:
+            return [None] * len(assembled)
+        found = [line_time(text, read if read > AT_STARTUP else now)
+                 for _, read, _, text in assembled]
+        zone = self._zone
+        for (_, read, _, _), when in zip(assembled, found):
+            if read > AT_STARTUP and when is not None and when[1]:
+                zone.observe(when[0], read)
+        return found
+
+    def _when(self, read: float, found: tuple[float, bool] | None,
+              now: float) -> tuple[float, str]:
+        """The event's time and where it comes from (`LogEvent.clock`).
+
+        Args:
+            read: The source's timestamp: CloudWatch's, or when the line was read, or
+                `AT_STARTUP`.
+            found: The time written in the event's first line, and whether it named no zone.
+            now: The time of this run.
+        """
+        if not self._read_times:
+            return (read, "logged") if read > AT_STARTUP else (now, "unknown")
+        if found is not None:
+            written, naive = found
+            if naive:
+                written = self._zone.correct(written)
+                if read > AT_STARTUP and self._zone.unexplained(written, read):
+                    # Read as it was written, yet whole quarter hours off: the source logs in
+                    # another zone, not yet learned. The read time is the better guess.
+                    return read, "read"
+            if written <= (read if read > AT_STARTUP else now) + FUTURE_SLACK:
+                return written, "logged"
+            # Ahead of the moment it was read: its zone was misread, so the time is not
+            # believed (an old line must not pass for a new one).
+        return (read, "read") if read > AT_STARTUP else (now, "unknown")
+
+    def _event(self, event: AssembledEvent, result: Classification, clock: str) -> LogEvent:
         location, ts, event_id, text = event
         category = result.category
         return LogEvent(
             timestamp=ts, location=redact(location), message=redact(text), category=category,
             event_id=redact(event_id), tags=result.tags,
             label=self.rules.label(category) if category else None,
-            severity=self.rules.severity(category) if category else None,
+            severity=self.rules.severity(category) if category else None, clock=clock,
         )
 
     async def close(self) -> None:
         await self.source.close()
 
 
-def _cap(items: list[tuple[AssembledEvent, Classification]],
-         limit: int) -> list[tuple[AssembledEvent, Classification]]:
+def _cap(items: list[tuple[AssembledEvent, Classification, str]],
+         limit: int) -> list[tuple[AssembledEvent, Classification, str]]:
     """The newest `limit` items, classified ones first; original order kept."""
     if len(items) <= limit:
         return items
-    flagged = [i for i, (_, c) in enumerate(items) if c.category is not None]
+    flagged = [i for i, (_, c, _) in enumerate(items) if c.category is not None]
     if len(flagged) >= limit:
         chosen = flagged[-limit:]
     else:
         room = limit - len(flagged)
-        plain = [i for i, (_, c) in enumerate(items) if c.category is None][-room:]
+        plain = [i for i, (_, c, _) in enumerate(items) if c.category is None][-room:]
         chosen = sorted(flagged + plain)
     return [items[i] for i in chosen]
 
