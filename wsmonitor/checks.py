@@ -499,7 +499,8 @@ LOG_REMEDY = {
     "traceback": "A consumer raises: read the traceback.",
     "connect-error": "connect() fails: read the logged exception (often group_add on Redis).",
 }
-"""What to do per log category (the first category found decides the remedy)."""
+"""What to do per log category (the most frequent cause, an event's first category, decides
+the remedy)."""
 
 
 def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
