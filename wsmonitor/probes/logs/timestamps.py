@@ -39,6 +39,8 @@ _TIME = re.compile(
     r":(?P<ss>\d{2}))(?![\d:])"
 )
 
+_CLOCK = re.compile(r":\d\d:\d\d")
+
 FUTURE_SLACK = 300.0
 """Seconds a written time may lie ahead of the moment it was read (clocks drift a little). A
 time further ahead is not believed: the line's zone was misread."""
@@ -57,7 +59,23 @@ def line_time(text: str, read_at: float | None = None) -> tuple[float, bool] | N
         local time) — or None when the line carries no time.
     """
     end = text.find("\n", 0, HEAD_CHARS)
-    m = _TIME.search(text, 0, HEAD_CHARS if end < 0 else end)
+    if end < 0:
+        end = HEAD_CHARS
+    # Every format has a clock (10:00:03), and most lines have none: finding ":dd:dd" is a quick
+    # scan (its first character is a literal). The formats are then tried where each would
+    # start: ISO and syslog dates end just before the hour, an access log's before its ':'.
+    clock = _CLOCK.search(text, 0, end)
+    m = None
+    while clock is not None:
+        at = clock.start()
+        for start in (at - 13, at - 12, at - 9, at - 8):
+            if start >= 0:
+                m = _TIME.match(text, start, end)
+                if m is not None:
+                    break
+        if m is not None:
+            break
+        clock = _CLOCK.search(text, at + 1, end)
     if m is None:
         return None
     if m.group("iso"):
@@ -135,6 +153,8 @@ class ZoneGuess:
     QUARTER = 900.0
     TOLERANCE = 120.0
     """How far from a whole quarter hour the gap may be (a busy log is read a little late)."""
+    MAX_GAP = 26 * 3600 + 120.0
+    """Zones lie at most 26 hours apart (UTC-12 to UTC+14)."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -148,8 +168,10 @@ class ZoneGuess:
         in a buffer for a quarter of an hour does not shift the source.
         """
         gap = read_at - naive_time
+        if abs(gap) > self.MAX_GAP:
+            return  # a day and more: no zone is that far
         quarters = round(gap / self.QUARTER)
-        if abs(gap - quarters * self.QUARTER) > self.TOLERANCE or abs(quarters) > 4 * 26:
+        if abs(gap - quarters * self.QUARTER) > self.TOLERANCE:
             return  # not a zone: a late line, or a time that is not the line's
         offset = quarters * self.QUARTER
         if offset == self._candidate:
@@ -160,8 +182,10 @@ class ZoneGuess:
         """Whether a live line's corrected zone-less time is still off from the moment it was
         read by whole quarter hours (a zone not learned yet)."""
         gap = read_at - corrected
+        if gap <= self.TOLERANCE and gap >= -self.TOLERANCE or abs(gap) > self.MAX_GAP:
+            return False
         quarters = round(gap / self.QUARTER)
-        return quarters != 0 and abs(gap - quarters * self.QUARTER) <= self.TOLERANCE
+        return abs(gap - quarters * self.QUARTER) <= self.TOLERANCE
 
     def correct(self, naive_time: float) -> float:
         return naive_time + self.offset
