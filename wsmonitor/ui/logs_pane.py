@@ -62,6 +62,8 @@ class LogsPane(Vertical, can_focus=False):
         self.window: Window | None = None
         self._seen: Sample | None = None
         self._drawn = 0
+        self._now: float | None = None
+        """The time of the newest `show` (a replay's own clock): what "today" is."""
         self._pending: deque[LogEvent] = deque(maxlen=DRAWN)
         """Matching events not drawn yet (older ones fall off: the widget would drop them)."""
 
@@ -98,6 +100,7 @@ class LogsPane(Vertical, can_focus=False):
              paused: bool) -> None:
         """Take the events of samples not seen yet; redraw counts and freshness."""
         logs = [s for s in samples if isinstance(s, LogsSample)]
+        self._now = now
         new: list[LogEvent] = []
         if logs:
             start = 0
@@ -161,7 +164,7 @@ class LogsPane(Vertical, can_focus=False):
 
     def _write(self, log: RichLog, event: LogEvent) -> None:
         lines = event.message.splitlines() or [""]
-        stamp = _stamp(event, time.time())
+        stamp = _stamp(event, self._now if self._now is not None else time.time())
         word = (event.label or event.category or "").upper()[:9]
         text = Text(f"{stamp} ")
         text.append(f"{word:<9} ", style=f"bold {self._colour(event)}" if word else "")
