@@ -278,3 +278,39 @@ def test_untimed_history_is_never_recent() -> None:
     assert not event.logged_since(0.0)
     assert LogEvent(5.0, "f", "m").logged_since(5.0)
     assert not LogEvent(4.9, "f", "m").logged_since(5.0)
+
+
+def zoned(zone: str, ago: float) -> str:
+    """Django's asctime as a process in `zone` writes it, `ago` seconds before now."""
+    from zoneinfo import ZoneInfo
+
+    at = datetime.fromtimestamp(time.time() - ago, ZoneInfo(zone))
+    return at.strftime("%Y-%m-%d %H:%M:%S") + ",000"
+
+
+async def test_a_file_in_djangos_default_zone_is_read_in_it(tmp_path: Path) -> None:
+    """Django makes TIME_ZONE its process's zone (America/Chicago when a project sets none):
+    the file's last line, written as its modification time, tells that zone at start-up."""
+    log = tmp_path / "chicago.log"
+    log.write_text(REDIS_TRACEBACK.format(stamp=zoned("America/Chicago", 400)) +
+                   REDIS_TRACEBACK.format(stamp=zoned("America/Chicago", 0)))
+    probe = LogsProbe(FileSource(str(log)), hold=0.0)
+    try:
+        old, fresh = (await probe.run()).events
+    finally:
+        await probe.close()
+    assert (old.clock, fresh.clock) == ("logged", "logged")
+    assert old.timestamp == pytest.approx(time.time() - 400, abs=5)
+    assert fresh.timestamp == pytest.approx(time.time(), abs=5)
+    code, report = check(log)
+    assert code == 1 and status(report)["status"] == "fail"
+
+
+@pytest.mark.parametrize("ago", [900, 3600, 6 * 3600 + 900])
+def test_an_old_file_is_not_taken_for_another_zone(tmp_path: Path, ago: int) -> None:
+    """A file last written a quarter of an hour, an hour … ago: the gap to its modification time
+    is the lines' age (the file is touched now, its last line is old)."""
+    log = tmp_path / "old.log"
+    log.write_text(REDIS_TRACEBACK.format(stamp=asctime(ago)) + access(ago))
+    code, report = check(log)
+    assert code == 0 and status(report)["status"] != "fail", status(report)

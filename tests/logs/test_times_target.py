@@ -1,11 +1,15 @@
 """The tests' Django target under Daphne, its real log, its own zone: Django sets the process's
 zone to TIME_ZONE (America/Chicago when unset, as in tests/target), so Daphne writes zone-less
 times hours off this machine's. The probe learns that from lines written while it watches, and
-a real Redis outage's tracebacks are judged at the moment they were logged."""
+a real Redis outage's tracebacks are judged at the moment they were logged — by the dashboard's
+probe, and by a `check` started after it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -87,3 +91,15 @@ async def test_a_redis_outage_in_daphnes_log_is_judged_when_it_was_logged(
     settings = load_settings({"log_file": str(target.daphne.log_path)}, environ={})
     verdict = consumer_errors(check_context(settings, None, {"logs"}), samples, time.time())
     assert verdict.status == FAIL and "redis-error" in verdict.summary, verdict
+    # `check` started now reads that log from its start-up backlog: the file's last line
+    # against its modification time says it is written in America/Chicago, so the outage's
+    # errors are seconds old, not six hours: they fail, and name Redis.
+    assert await handshake(target) == "101"
+    proc = subprocess.run([sys.executable, "-m", "wsmonitor", "check", "--only", "logs",
+                           "--log-file", str(target.daphne.log_path), "--json"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    report = json.loads(proc.stdout)
+    result = next(c for c in report["checks"] if c["id"] == "consumer-errors")
+    assert proc.returncode == 1 and result["status"] == "fail", result
+    assert report["diagnosis"]["layer"] == "redis", report["diagnosis"]
+    assert report["probes"]["logs"]["by_category"]["traceback"] >= 1

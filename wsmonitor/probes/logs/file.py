@@ -40,6 +40,9 @@ class FileSource:
         self._partial = b""
         self._partial_at = 0
         self._first = True
+        self.backlog_written_at: float | None = None
+        """The file's modification time when the tail started: when its last line was written
+        (the probe reads the zone of the file's zone-less times from it, `ZoneGuess.anchor`)."""
         self._startup_end = -1
         """Offset where the file ended when the tail started: lines before it are the backlog
         (stamped `AT_STARTUP`), lines after it were written while we watched."""
@@ -115,6 +118,7 @@ class FileSource:
         if self._first and not from_start:
             self._first = False
             self._startup_end = st.st_size
+            self.backlog_written_at = st.st_mtime
             self._seek_tail(st.st_size)
         else:
             self._seek(0)

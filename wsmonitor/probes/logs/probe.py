@@ -106,6 +106,7 @@ class LogsProbe:
         self._assembler = EventAssembler(hold=hold)
         self._read_times = getattr(source, "read_times", True)
         self._zone = ZoneGuess()
+        self._anchored = False
         self._counts = _WindowCounts(window, bucket=max(1.0, min(10.0, window / 60)))
         self._recent: deque[LogEvent] = deque(maxlen=history)
         self._lock = threading.Lock()
@@ -173,15 +174,27 @@ class LogsProbe:
     def _written(self, assembled: list[AssembledEvent],
                  now: float) -> list[tuple[float, bool] | None]:
         """The time written in each event (`line_time`), after learning the source's zone from
-        the lines of this batch read as they were written (`ZoneGuess`)."""
+        the lines of this batch read as they were written, and from the backlog's last event
+        against the file's modification time (`ZoneGuess`)."""
         if not self._read_times:
             return [None] * len(assembled)
         found = [line_time(text, read if read > AT_STARTUP else now)
                  for _, read, _, text in assembled]
         zone = self._zone
+        last_backlog: tuple[float, bool] | None = None
+        backlog = False
         for (_, read, _, _), when in zip(assembled, found):
-            if read > AT_STARTUP and when is not None and when[1]:
-                zone.observe(when[0], read)
+            if read > AT_STARTUP:
+                if when is not None and when[1]:
+                    zone.observe(when[0], read)
+            else:
+                backlog, last_backlog = True, when
+        written_at = getattr(self.source, "backlog_written_at", None)
+        if backlog and written_at is not None and not self._anchored:
+            # Once: the backlog's last event against the moment the file was last written.
+            self._anchored = True
+            if last_backlog is not None and last_backlog[1]:
+                zone.anchor(last_backlog[0], written_at)
         return found
 
     def _when(self, read: float, found: tuple[float, bool] | None,
