@@ -67,9 +67,12 @@ class LogsSample(Sample):
     events: tuple[LogEvent, ...] = ()
     """New events this run (at most the probe's ``max_events``; classified ones first)."""
     by_category: dict[str, int] = field(default_factory=dict)
-    """Events per category over the window; every known category, zeros included."""
+    """Events per category over the window; every known category, zeros included. An event
+    counts under each of its categories (a Redis traceback: ``redis-error`` and
+    ``traceback``); events of unknown age (`LogEvent.clock`) are in no window."""
     by_severity: dict[str, int] = field(default_factory=dict)
-    """Classified events per severity (``error``, ``warning``, ``info``) over the window."""
+    """Classified events per severity (``error``, ``warning``, ``info``) over the window, each
+    event once, by its cause (first category)."""
     window_seconds: float = 0.0
     """The window of the counts."""
     events_in_window: int = 0
