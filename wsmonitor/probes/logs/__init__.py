@@ -14,8 +14,9 @@ I/O only: no Textual here. Failures come back as samples with a named ``error_ki
 string that leaves the probe goes through `redact`.
 
 Layout: `base` (the batch, the source protocol, bounded buffers), one module per source
-(`cloudwatch`, `file`, `command`), `probe` (the probe and its factory); the sample types live in
-`wsmonitor.log_samples`. Everything is re-exported here.
+(`cloudwatch`, `file`, `command`), `timestamps` (the time written in a line), `probe` (the probe
+and its factory); the sample types live in `wsmonitor.log_samples`. Everything is re-exported
+here.
 """
 
 from __future__ import annotations
