@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
 
 from wsmonitor.config import load_settings  # noqa: E402
-from wsmonitor.probes.logs import LogEvent, LogsSample  # noqa: E402
+from wsmonitor.log_samples import LogEvent, LogsSample  # noqa: E402
 from wsmonitor.runtime import build_engine  # noqa: E402
 from wsmonitor.ui.app import create_app  # noqa: E402
 from wsmonitor.ui.logs_pane import LogsPane  # noqa: E402

@@ -170,7 +170,7 @@ def test_diagnosis_unknown_without_evidence_never_confident() -> None:
 
 
 def _logs(*events: tuple[float, str]) -> list:
-    from wsmonitor.probes.logs import LogEvent, LogsSample
+    from wsmonitor.log_samples import LogEvent, LogsSample
 
     evs = tuple(LogEvent(at, "app.log", f"boom {cat}", category=cat, severity="error")
                 for at, cat in events)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from wsmonitor.log_samples import LogsSample
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
 from wsmonitor.redis_url import Finding
@@ -498,7 +499,8 @@ LOG_REMEDY = {
     "traceback": "A consumer raises: read the traceback.",
     "connect-error": "connect() fails: read the logged exception (often group_add on Redis).",
 }
-"""What to do per log category (the first category found decides the remedy)."""
+"""What to do per log category (the most frequent cause, an event's first category, decides
+the remedy)."""
 
 
 def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
@@ -511,8 +513,6 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
     """
     ended = ended or {}
     cid = "consumer-errors"
-    from wsmonitor.probes.logs import LogsSample
-
     samples = [s for s in logs if isinstance(s, LogsSample)]
     if not samples:
         return CheckResult(cid, UNKNOWN, "waiting for the first read of the logs")
@@ -543,8 +543,15 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
     # Judge errors by how recent they are: a 15-minute window must not keep a wall display red
     # for 15 minutes after the incident ended.
     recent_window = recent_errors_window(last)
+    # An event is judged at the time written in it; one read at start-up with no time in it is
+    # history (`LogEvent.logged_since`).
     recent_all = [e for s in samples for e in s.events
-                  if e.severity == "error" and e.timestamp >= now - recent_window]
+                  if e.severity == "error" and e.logged_since(now - recent_window)]
+    untimed = sum(1 for s in samples for e in s.events
+                  if e.clock == "unknown" and e.severity == "error")
+    if untimed:
+        evidence.append(f"{untimed} error(s) read at start-up with no time written in them: "
+                        "history, not judged")
     recent_errors = [e for e in recent_all if (e.category or "error") not in ended]
     past_outage = len(recent_all) - len(recent_errors)
     if past_outage:
@@ -554,16 +561,19 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
                         "passed again")
     errors = last.by_severity.get("error", 0)
     warnings = last.by_severity.get("warning", 0)
+    # The most frequent cause (an event's first category): a Redis traceback also counts as a
+    # traceback, but Redis is what to fix. Severities count events by cause too.
+    causes = _causes(samples, now - (last.window_seconds or RECENT_ERRORS)) or counts
     if ctx.url_configured:
         # wsmonitor's own no-token / no-origin / wrong-origin probes are rejected on purpose.
-        own = sum(counts.get(c, 0) for c in SELF_INFLICTED)
+        own = sum(causes.get(c, 0) for c in SELF_INFLICTED)
         if own:
             evidence.append(f"{own} rejection(s) expected: wsmonitor's own no-token, no-origin "
                             "and wrong-origin probes are rejected on purpose")
         warnings = max(0, warnings - own)
-    error_counts = {k: v for k, v in counts.items() if _log_severity(k) == "error"}
+    error_counts = {k: v for k, v in causes.items() if _log_severity(k) == "error"}
     top = max(error_counts, key=lambda k: error_counts[k]) if error_counts else (
-        max(counts, key=lambda k: counts[k]) if counts else None)
+        max(causes, key=lambda k: causes[k]) if causes else None)
     remedy = LOG_REMEDY.get(top or "", "Read the events in the logs pane.")
     if recent_errors:
         recent_top: dict[str, int] = {}
@@ -592,6 +602,16 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
                            last.at)
     return CheckResult(cid, PASS, f"no consumer errors in the last {window}", tuple(evidence),
                        "", last.at)
+
+
+def _causes(samples: Sequence[LogsSample], since: float) -> dict[str, int]:
+    """Classified events per cause (first category) logged since `since`, in the samples."""
+    out: dict[str, int] = {}
+    for s in samples:
+        for e in s.events:
+            if e.category and e.logged_since(since):
+                out[e.category] = out.get(e.category, 0) + 1
+    return out
 
 
 RECENT_ERRORS = 180.0
@@ -660,8 +680,6 @@ def ended_categories(results: Mapping[str, CheckResult],
 def recent_error_times(logs: Sequence[Sample], now: float) -> dict[str, tuple[float, float]]:
     """The first and newest error per category within `recent_errors_window` (what fails the
     check)."""
-    from wsmonitor.probes.logs import LogsSample
-
     samples = [s for s in logs if isinstance(s, LogsSample)]
     if not samples:
         return {}
@@ -669,7 +687,7 @@ def recent_error_times(logs: Sequence[Sample], now: float) -> dict[str, tuple[fl
     out: dict[str, tuple[float, float]] = {}
     for s in samples:
         for e in s.events:
-            if e.severity == "error" and e.timestamp >= now - recent:
+            if e.severity == "error" and e.logged_since(now - recent):
                 key = e.category or "error"
                 first, last = out.get(key, (e.timestamp, e.timestamp))
                 out[key] = (min(first, e.timestamp), max(last, e.timestamp))
@@ -685,9 +703,12 @@ def _log_severity(category: str) -> str:
 def log_categories(logs: Sequence[Sample], now: float | None = None,
                    ended: Mapping[str, object] | None = None) -> dict[str, int]:
     """Counts per category of the error events logged within `recent_errors_window`, but the
-    `ended` categories (see `ended_categories`)."""
-    from wsmonitor.probes.logs import LogsSample
+    `ended` categories (see `ended_categories`).
 
+    An event counts under each of its categories (a traceback caused by Redis under
+    ``redis-error`` and ``traceback``), unless its cause (first category) has ended: the
+    traceback of an ended Redis outage is history too, not a consumer fault.
+    """
     now = time.time() if now is None else now
     out: dict[str, int] = {}
     last = next((s for s in reversed(logs) if isinstance(s, LogsSample)), None)
@@ -695,7 +716,8 @@ def log_categories(logs: Sequence[Sample], now: float | None = None,
     for s in logs:
         if isinstance(s, LogsSample):
             for e in s.events:
-                if e.severity == "error" and e.category and e.timestamp >= now - recent \
+                if e.severity == "error" and e.category and e.logged_since(now - recent) \
                         and e.category not in (ended or {}):
-                    out[e.category] = out.get(e.category, 0) + 1
+                    for category in e.categories:
+                        out[category] = out.get(category, 0) + 1
     return out

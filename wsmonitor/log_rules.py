@@ -1,8 +1,9 @@
 """Classification of service log events: rules as data, one scan per event, tracebacks as one event.
 
 The rules ship as ``log_rules.toml`` next to this module; users add their own as ``[[log-rules]]``
-in ``wsmonitor.toml`` (same keys). Order is priority: an event takes the category of the first
-rule that matches it and keeps the others as tags.
+in ``wsmonitor.toml`` (same keys). An event carries every category that matches it (its tags,
+counted under each); order is priority: the first is its cause, which its label, severity and
+the checks go by.
 
 Speed comes from one combined alternation of every rule (no capture groups, so the regular
 expression engine can skip most positions of a line by its first character): a line that no rule
@@ -58,9 +59,10 @@ class Classification:
     """What the rules say about one event."""
 
     category: str | None
-    """The first matching rule's category, or None."""
+    """The first matching rule's category (the cause), or None."""
     tags: tuple[str, ...] = ()
-    """Every matching category, in priority order (the first is ``category``)."""
+    """Every matching category, in priority order (the first is ``category``): the event
+    counts under each."""
 
 
 UNCLASSIFIED = Classification(None, ())

@@ -16,7 +16,7 @@ from wsmonitor.samples import Sample, sample_from_dict
 import wsmonitor.probes.channel_layer  # noqa: E402,F401  isort: skip
 import wsmonitor.probes.handshake  # noqa: E402,F401  isort: skip
 import wsmonitor.probes.http  # noqa: E402,F401  isort: skip
-import wsmonitor.probes.logs  # noqa: E402,F401  isort: skip
+import wsmonitor.log_samples  # noqa: E402,F401  isort: skip
 
 MAX_GAP = 60.0
 """Longest wait between two replayed samples, seconds of replay time (gaps are compressed)."""

@@ -118,7 +118,7 @@ def http_entry(samples: Sequence[Sample]) -> dict[str, Any] | None:
 
 def logs_section(samples: Sequence[Sample]) -> dict[str, Any] | None:
     """The ``probes.logs`` object: the source, counts per category over the window."""
-    from wsmonitor.probes.logs import LogsSample
+    from wsmonitor.log_samples import LogsSample
 
     logs = [s for s in samples if isinstance(s, LogsSample)]
     if not logs:

@@ -154,8 +154,10 @@ async def test_channels_redis_timeouts_in_the_logs_are_channel_layer(
         target, tmp_path: Path) -> None:  # noqa: ANN001
     # django/channels_redis#422: redis-py 8's 5 s socket_timeout races the 5 s BZPOPMIN.
     log = tmp_path / "service.log"
+    # Logged just now (an event is judged at the time written in it: SPEC, JSON report).
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
     log.write_text(
-        "2026-11-02 10:00:01,000 ERROR Exception inside application: Timeout reading from "
+        f"{stamp},000 ERROR Exception inside application: Timeout reading from "
         "127.0.0.1:6379\nTraceback (most recent call last):\n"
         '  File "/app/venv/lib/python3.11/site-packages/channels_redis/core.py", line 389, in '
         "receive\n    message_channel, message = await self.receive_single(real_channel)\n"

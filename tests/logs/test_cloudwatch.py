@@ -63,7 +63,11 @@ async def test_polling_finds_classifies_and_dedupes_across_runs(logs: LogWriter,
         assert exception.location == f"{GROUP}/instance/a"
         assert exception.label == "redis" and exception.severity == "error"
         assert {"connect-error", "exception-in-app", "traceback"} <= set(exception.tags)
-        assert first.by_category["redis-error"] == 1
+        # An event counts under each of its categories (SPEC, by_category): the exception, the
+        # timeout and the quota error are all redis.exceptions; one traceback; three errors.
+        assert first.by_category["redis-error"] == 3
+        assert first.by_category["traceback"] == first.by_category["connect-error"] == 1
+        assert first.by_category["plan-quota"] == first.by_category["channels-timeout"] == 1
         assert first.by_category["ws-reject"] == 1
         assert first.by_category["auth-rejected"] == 0
         assert first.by_severity["error"] == 3 and first.by_severity["warning"] == 1

@@ -18,14 +18,28 @@ from wsmonitor.ui.logs_pane import LogsPane
 
 from ..test_ui import checklist, wait_for
 
-TRACEBACK = """\
-2026-11-26 10:00:01 ERROR Exception inside application: Error 111 connecting to redis:6379.
+TRACEBACK_AT = """\
+{stamp} ERROR Exception inside application: Error 111 connecting to redis:6379.
 Traceback (most recent call last):
   File "/app/consumers.py", line 20, in connect
     await self.channel_layer.group_add(self.group_name, self.channel_name)
 redis.exceptions.ConnectionError: Error 111 connecting to redis:6379. Connection refused.
 """
 QUIET = "2026-11-26 10:00:00 INFO 127.0.0.1:5000 - - [26/Nov/2026:10:00:00] \"GET /\" 200\n"
+
+
+def stamp(ago: float = 0.0) -> str:
+    """Daphne's asctime (local time, no zone) of `ago` seconds before now."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - ago)) + ",377"
+
+
+def traceback(at: str) -> str:
+    """A Redis traceback logged at `at` (events are judged at their own time)."""
+    return TRACEBACK_AT.format(stamp=at)
+
+
+def quiet(at: str) -> str:
+    return f"{at} INFO 127.0.0.1:5000 - - \"GET /\" 200\n"
 
 
 def lines_of(pane: LogsPane) -> str:
@@ -35,7 +49,8 @@ def lines_of(pane: LogsPane) -> str:
 
 async def test_logs_pane_classifies_filters_and_jumps(tmp_path: Path, unused_port: int) -> None:
     path = tmp_path / "daphne.log"
-    path.write_text(QUIET * 3 + TRACEBACK + '127.0.0.1:4242 - - [26/Nov/2026:10:00:02] "WSREJECT /ws/notifications/" - -\n')
+    logged = stamp(5)
+    path.write_text(QUIET * 3 + traceback(logged) + '127.0.0.1:4242 - - [26/Nov/2026:10:00:02] "WSREJECT /ws/notifications/" - -\n')
     settings = load_settings({"log_file": str(path),
                               "redis_url": f"redis://127.0.0.1:{unused_port}/0"}, environ={})
     app = create_app(settings, build_engine(settings))
@@ -45,6 +60,8 @@ async def test_logs_pane_classifies_filters_and_jumps(tmp_path: Path, unused_por
         text = lines_of(pane)
         assert "(+4 lines)" in text  # the error line and its traceback are one event
         assert "REDIS" in text.upper()
+        # the log's own time, not the time it was read
+        assert logged[11:19] in text and "11-26 10:00" in text
         await wait_for(pilot, lambda: "FAIL    consumer-errors" in checklist(app))
         # a new line appended while it runs shows up
         with path.open("a") as fh:
@@ -74,7 +91,7 @@ async def test_logs_pane_classifies_filters_and_jumps(tmp_path: Path, unused_por
 
 def test_check_consumer_errors_from_a_log_file(tmp_path: Path) -> None:
     path = tmp_path / "daphne.log"
-    path.write_text(QUIET + TRACEBACK)
+    path.write_text(quiet(stamp(6)) + traceback(stamp(5)))
     proc = subprocess.run([sys.executable, "-m", "wsmonitor", "check", "--only", "logs",
                            "--log-file", str(path), "--json"], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=60)

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Input, RichLog, Static
 
-from wsmonitor.probes.logs import LogEvent, LogsSample
+from wsmonitor.log_samples import LogEvent, LogsSample
 from wsmonitor.samples import Sample
 from wsmonitor.ui.format import freshness, set_text
 
@@ -62,6 +62,8 @@ class LogsPane(Vertical, can_focus=False):
         self.window: Window | None = None
         self._seen: Sample | None = None
         self._drawn = 0
+        self._now: float | None = None
+        """The time of the newest `show` (a replay's own clock): what "today" is."""
         self._pending: deque[LogEvent] = deque(maxlen=DRAWN)
         """Matching events not drawn yet (older ones fall off: the widget would drop them)."""
 
@@ -98,6 +100,7 @@ class LogsPane(Vertical, can_focus=False):
              paused: bool) -> None:
         """Take the events of samples not seen yet; redraw counts and freshness."""
         logs = [s for s in samples if isinstance(s, LogsSample)]
+        self._now = now
         new: list[LogEvent] = []
         if logs:
             start = 0
@@ -161,7 +164,7 @@ class LogsPane(Vertical, can_focus=False):
 
     def _write(self, log: RichLog, event: LogEvent) -> None:
         lines = event.message.splitlines() or [""]
-        stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
+        stamp = _stamp(event, self._now if self._now is not None else time.time())
         word = (event.label or event.category or "").upper()[:9]
         text = Text(f"{stamp} ")
         text.append(f"{word:<9} ", style=f"bold {self._colour(event)}" if word else "")
@@ -235,6 +238,17 @@ class LogsPane(Vertical, can_focus=False):
             elif self.window is not None:
                 self.clear_window()
                 getattr(event, "stop")()
+
+
+def _stamp(event: LogEvent, now: float) -> str:
+    """The time the log wrote (local): the clock time today, the date too for older lines,
+    dashes for a line read at start-up with no time in it (its age is unknown)."""
+    if event.clock == "unknown":
+        return "--:--:--"
+    when = time.localtime(event.timestamp)
+    if when[:3] == time.localtime(now)[:3]:
+        return time.strftime("%H:%M:%S", when)
+    return time.strftime("%m-%d %H:%M", when)
 
 
 _SEVERITY: dict[str, str] = {}
