@@ -195,6 +195,7 @@ CHECK_PROBES: dict[str, tuple[str, ...]] = {
     "channel-layer": ("channel-layer",),
     "consumer-errors": ("logs",),
     "diagnostic-endpoints": ("http:redis-health", "http:ws-diagnostic"),
+    "browser-websocket": ("browser",),
 }
 """The probes each check rests on (a name ending in ``:`` stands for all that start so)."""
 

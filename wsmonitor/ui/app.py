@@ -54,7 +54,7 @@ class MonitorScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("Diagnosis: waiting for evidence…", id="banner")
-        web = any(n.startswith(("handshake:", "http:")) for n in self.engine.probes)
+        web = any(n.startswith(("handshake:", "http:", "browser")) for n in self.engine.probes)
         redis = "redis" in self.engine.probes
         logs = "logs" in self.engine.probes
         count = 1 + web + redis + logs
@@ -123,12 +123,13 @@ class MonitorScreen(Screen[None]):
                 server=getattr(probe, "server", ""), paused=self.engine.paused,
                 stale_after=ctx.stale_by_probe.get("redis", ctx.stale_after), now=now))
         hs = [n for n in self.engine.probes if n.startswith("handshake:")]
-        if hs or any(n.startswith("http:") for n in self.engine.probes):
+        if hs or any(n.startswith(("http:", "browser")) for n in self.engine.probes):
             primary = self.engine.probes.get("handshake:token+origin")
             base = self.engine.base_interval * self.engine.interval_factor
             self.query_one(HandshakePane).show(HandshakePaneState(
                 history=history, endpoint=redact(self.settings.url or
-                                                 self.settings.effective_api_base or ""),
+                                                 self.settings.effective_api_base or
+                                                 self.settings.page_url or ""),
                 interval=primary.interval(base) if primary else base,
                 stale_after=max((ctx.stale_by_probe.get(n, ctx.stale_after) for n in hs),
                                 default=ctx.stale_after),
