@@ -159,12 +159,21 @@ def browser_websocket(ctx: CheckContext, history: Mapping[str, Sequence[Sample]]
         target = origin_of(csp.url) if csp.url else "the WebSocket's origin"
         directive = csp.directive or "connect-src"
         name = directive.split()[0] if directive else "connect-src"
+        if name == "connect-src":
+            fix = (f"Add {target} to the connect-src directive of the page's "
+                   f"Content-Security-Policy (now \"{directive}\"; e.g. \"{directive} "
+                   f"{target}\")")
+        else:
+            # No connect-src: the browser fell back to default-src (or another directive).
+            sources = directive.split(None, 1)[1] if " " in directive else "'self'"
+            fix = (f"Add a connect-src directive that allows {target} to the page's "
+                   f"Content-Security-Policy (e.g. \"connect-src {sources} {target}\"; without "
+                   f"one, \"{directive}\" applies)")
         return CheckResult(
             CID, FAIL, f"the page's Content Security Policy blocks the WebSocket: {directive!s} "
             f"leaves out {target}", ev,
-            f"Add {target} to the {name} directive of the page's Content-Security-Policy "
-            f"(now \"{directive}\"; e.g. \"{directive} {target}\"): it is set by the frontend's "
-            "server or CDN headers, or a <meta http-equiv> tag.", s.at)
+            f"{fix}: it is set by the frontend's server or CDN headers, or a <meta "
+            "http-equiv> tag.", s.at)
     mixed = next((m for m in s.blocked if m.kind == "mixed-content"), None)
     if mixed is not None:
         bad = mixed.url or next((x.url for x in s.sockets if x.blocked == "mixed-content"), "")

@@ -102,6 +102,20 @@ async def test_csp_connect_src_blocks_a_socket_on_another_port(
     assert GOOD_TOKEN not in str(result)
 
 
+async def test_csp_default_src_fallback_names_connect_src(
+        make_probe, pages: PageServer, endpoint: SocketEndpoint) -> None:  # noqa: ANN001
+    # No connect-src: default-src applies to the socket; the blocked inline script of another
+    # page element is no socket's business (a console error, not a block).
+    pages.add("/csp", open_socket(endpoint.url()) + "</script><script src='/nope.js'>",
+              {"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'"})
+    sample = await load(make_probe(pages.url("/csp")))
+    [message] = sample.blocked
+    assert message.directive == "default-src 'self'"
+    result = browser_websocket(context(pages.url("/csp")), {"browser": [sample]}, time.time())
+    assert result.status == "fail"
+    assert f"connect-src 'self' ws://127.0.0.1:{endpoint.port}" in result.remedy
+
+
 async def test_wrong_token_is_refused_with_403(
         make_probe, pages: PageServer, endpoint: SocketEndpoint) -> None:  # noqa: ANN001
     pages.add("/app", open_socket(endpoint.url(token=WRONG_TOKEN)))

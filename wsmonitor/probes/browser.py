@@ -105,11 +105,11 @@ _STATUS = re.compile(r"Unexpected response code:\s*(\d{3})")
 def classify_message(source: str, text: str) -> tuple[str, str | None, str | None] | None:
     """What a console message says about sockets: ``(kind, url, directive)``, or None when it
     is not a CSP or mixed-content block."""
-    if "Content Security Policy" in text and ("connect-src" in text or "default-src" in text
-                                              or _CSP_URL.search(text)):
-        url = _CSP_URL.search(text)
+    url = _CSP_URL.search(text)
+    if "Content Security Policy" in text and url:
+        # Only connections: a blocked inline script is the page's own problem (a console error).
         directive = _CSP_DIRECTIVE.search(text)
-        return "csp", url.group(1) if url else None, directive.group(1) if directive else None
+        return "csp", url.group(1), directive.group(1) if directive else None
     if text.startswith("Mixed Content") or (source == "security" and "insecure" in text
                                             and "HTTPS" in text):
         url = _MIXED_URL.search(text)

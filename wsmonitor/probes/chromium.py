@@ -57,6 +57,10 @@ CALL_TIMEOUT = 10.0
 STOP_GRACE = 2.0
 """Seconds between SIGTERM and SIGKILL when stopping the browser."""
 
+SOCKET_DIR_MAX = 60
+"""Longest $TMPDIR given to Chromium (its ``org.chromium.Chromium.XXXXXX/SingletonSocket``
+must fit a Unix socket path)."""
+
 MAX_OLD_SPACE_MB = 128
 """V8 heap cap per renderer, MiB: a page that leaks dies alone, not the monitor's host."""
 
@@ -239,12 +243,17 @@ class Chromium:
             [sys.executable, "-c", REAPER], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
         stderr_path = os.path.join(self.profile, "stderr.log")
+        env = dict(os.environ)
+        # Chromium's singleton socket lives in $TMPDIR and a Unix socket path has 107 bytes at
+        # most: a long TMPDIR kills it at start ("Socket path too long"). Its own profile
+        # directory is private and removed with it; /tmp when even that is too long.
+        env["TMPDIR"] = self.profile if len(self.profile) <= SOCKET_DIR_MAX else "/tmp"
         try:
             with open(stderr_path, "wb") as err:
                 self.proc = subprocess.Popen(
                     [self.binary, *self.args()], stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-                    close_fds=True)
+                    close_fds=True, env=env)
         except OSError as exc:
             self.kill()
             raise ChromiumError(f"cannot run {self.binary}: {exc.strerror or exc}") from None
@@ -436,4 +445,7 @@ def _tail(path: str, limit: int = 300) -> str:
                      if ln.strip()]
     except OSError:
         return ""
-    return f": {lines[-1][-limit:]}" if lines else ""
+    # Chromium logs noise (dbus, crashpad) before the line that says why it died.
+    fatal = [ln for ln in lines if "FATAL" in ln]
+    line = (fatal or lines or [""])[-1]
+    return f": {line[-limit:]}" if line else ""
