@@ -349,7 +349,7 @@ def diagnose(results: Sequence[CheckResult],
     e = _Evidence(results, variants or {}, app_runner, service_down, log_categories or {},
                   signals or Signals(), signals is not None)
     for rule in (_plan_limit, _unreachable, _upgrade_blocked, _bad_gateway, _recovering,
-                 _redis, _handshake, _after_handshake):
+                 _redis, _handshake, _after_handshake, _browser_only):
         verdict = rule(e)
         if verdict is not None:
             return verdict
@@ -718,6 +718,17 @@ def _after_handshake(e: _Evidence) -> Diagnosis | None:
                          f"{e.summary('redis-commands')}.", e.rem("redis-commands"),
                          ("redis-commands",))
     return None
+
+
+def _browser_only(e: _Evidence) -> Diagnosis | None:
+    """Only the browser fails (CSP, mixed content, the URL or token the page uses): the fault
+    is in what the frontend page does, which no server-side layer names."""
+    if [r.id for r in e.results if r.status == FAIL] != ["browser-websocket"]:
+        return None
+    return Diagnosis("unknown", f"Only the browser fails: {e.summary('browser-websocket')}. "
+                     "No server-side layer is seen failing: the fault is in what the frontend "
+                     "page does (its CSP, the URL or token it uses).",
+                     e.rem("browser-websocket"), ("browser-websocket",))
 
 
 def _settle(e: _Evidence) -> Diagnosis:

@@ -40,6 +40,14 @@ FULL_REFRESH_TICKS = 5
 """The only action kiosk mode allows."""
 
 
+def listed(result: CheckResult) -> bool:
+    """Whether the checklist pane shows a check: all of them, but ``browser-websocket`` while
+    it is not configured — the browser probe is opt-in (``--page-url``), and the runbook's
+    fifteen rows are what fits at 80x24. The reports list it always."""
+    return not (result.id == "browser-websocket" and result.status == "skipped"
+                and result.summary.startswith("not configured"))
+
+
 class MonitorScreen(Screen[None]):
     """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md)."""
 
@@ -104,7 +112,7 @@ class MonitorScreen(Screen[None]):
         ctx = check_context(self.settings, self.engine)
         diagnosis, results = judge(ctx, history, now)
         self._show_banner(diagnosis, now, results)
-        self.query_one(ChecklistPane).show(results, now)
+        self.query_one(ChecklistPane).show([r for r in results if listed(r)], now)
         if "redis" in self.engine.probes:
             probe = self.engine.probes["redis"]
             base = self.engine.base_interval * self.engine.interval_factor

@@ -82,7 +82,9 @@ class HandshakePane(Vertical, can_focus=True):
         yield Static("waiting for the first handshake…", id="hs-rows")
         yield Static("", id="hs-hold")
         yield Static("", id="hs-http")
-        yield Static("", id="hs-browser")
+        browser = Static("", id="hs-browser")
+        browser.display = False  # shown once the browser probe has a sample (--page-url)
+        yield browser
 
     def on_mount(self) -> None:
         self.border_title = "WebSocket"
@@ -112,7 +114,11 @@ class HandshakePane(Vertical, can_focus=True):
             columns = [c for c in columns if c in ("status", "recent")]
         else:
             rows.append("[b]" + _header(columns, outcome_width) + "[/]")
+        probed = any(k.startswith("handshake:") for k in state.history)
         for variant, s, samples in table:
+            if not probed:
+                rows = ["[$text-muted]server-side handshakes not probed: give --url[/]"]
+                break
             if s is None:
                 rows.append(f"  {variant:<13} [$text-muted]waiting…[/]")
                 continue
@@ -126,7 +132,8 @@ class HandshakePane(Vertical, can_focus=True):
             meaning = escape(last.meaning if hasattr(last, "meaning") else "")
             rows.append(f"[$text-muted]{PRIMARY_VARIANT}: {meaning}[/]")
         set_text(self.query_one("#hs-rows", Static), "\n".join(rows))
-        set_text(self.query_one("#hs-hold", Static), self._hold_line(p, width))
+        set_text(self.query_one("#hs-hold", Static),
+                 self._hold_line(p, width) if probed else "")
         set_text(self.query_one("#hs-http", Static), self._http_line(state, width))
         browser = self.query_one("#hs-browser", Static)
         text = browser_lines(state.history.get("browser", ()), state.now, width)
@@ -226,8 +233,10 @@ def browser_lines(samples: Sequence[Sample], now: float, width: int = 200) -> st
     if not s.ok:
         detail = s.blocked[0].text if s.blocked else (
             s.sockets[-1].error or "" if s.sockets else "")
+        room = max(20, 2 * width - 6)  # two lines at most
         if detail:
-            lines.append(f"[$text-muted]  {escape(detail[:max(20, 2 * width - 4)])}[/]")
+            detail = detail if len(detail) <= room else detail[:room - 1] + "…"
+            lines.append(f"[$text-muted]  {escape(detail)}[/]")
     return "\n".join(lines)
 
 
