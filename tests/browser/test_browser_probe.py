@@ -221,3 +221,29 @@ async def test_killed_browser_is_replaced(make_probe, pages, endpoint) -> None: 
         sample = await probe.run()
     assert sample.ok, sample.error
     assert probe.starts == 2
+
+
+def test_engine_runs_the_probe_at_its_cadence_and_stops_the_browser(pages, endpoint) -> None:  # noqa: ANN001
+    from wsmonitor.engine import Engine
+
+    pages.add("/app", open_socket(endpoint.url()))
+    probe = BrowserProbe(pages.url("/app"), chromium=chromium_binary(), settle=0.5,
+                         min_interval=0.5, cadence=1.0)
+    assert BrowserProbe(pages.url("/app")).interval(2.0) == 12.0  # 6 base intervals
+    engine = Engine([probe], interval=0.5)
+    engine.start()
+    try:
+        deadline = time.monotonic() + 90
+        while len(engine.history("browser")) < 3:
+            assert time.monotonic() < deadline, engine.history("browser")
+            time.sleep(0.2)
+        profile = probe.browser.profile
+        pid = probe.browser.pid
+    finally:
+        engine.stop()
+    samples = engine.history("browser")
+    assert all(isinstance(s, BrowserSample) and s.ok for s in samples), samples
+    assert probe.starts == 1, "one browser serves every load"
+    assert probe.browser is None
+    wait_gone(profile, "after the engine stopped")
+    assert not group_members(pid)
