@@ -37,6 +37,9 @@ from wsmonitor.probes.chromium import BASE_FLAGS, group_members, resolve_chromiu
 
 CLK = os.sysconf("SC_CLK_TCK")
 
+IDLE_WINDOW = 12.0
+"""Seconds the idle browser is watched between loads (the default cadence)."""
+
 
 def group_cpu(pgid: int) -> float:
     """CPU seconds of a process group: its live members, and the children its leader reaped."""
@@ -92,7 +95,7 @@ def serve_page() -> tuple[str, object, object]:
 async def probe_loads(url: str, loads: int) -> dict[str, list[float]]:
     probe = BrowserProbe(url)
     out: dict[str, list[float]] = {"cold_wall": [], "wall": [], "cpu": [], "rss": [],
-                                   "anon": []}
+                                   "anon": [], "idle": []}
     try:
         for i in range(loads + 1):
             pgid = probe.browser.pid if probe.browser else None
@@ -110,6 +113,11 @@ async def probe_loads(url: str, loads: int) -> dict[str, list[float]]:
             out["cpu"].append(cpu)
             out["rss"].append((sample.chromium_rss_kib or 0) / 1024)
             out["anon"].append((sample.chromium_anon_kib or 0) / 1024)
+        # Between loads the browser waits with no page open: what does that cost?
+        assert probe.browser is not None
+        idle0 = group_cpu(probe.browser.pid)
+        await asyncio.sleep(IDLE_WINDOW)
+        out["idle"].append(group_cpu(probe.browser.pid) - idle0)
     finally:
         await probe.close()
     return out
@@ -165,6 +173,8 @@ def main() -> None:
          f"{100 * med(probe['cpu']) / cadence:.1f}%",
          f"dump-dom each time {100 * med(base['cpu']) / cadence:.1f}%",
          f"{med(probe['cpu']) / med(base['cpu']):.2f}", "< 5%"),
+        ("idle browser between loads: share of one core",
+         f"{100 * probe['idle'][0] / IDLE_WINDOW:.2f}%", "no browser 0%", "—", "< 0.5%"),
         ("Chromium RSS after a load, summed: MiB", f"{med(probe['rss']):.0f}",
          f"dump-dom largest process {med(base['rss']):.0f}",
          f"{med(probe['rss']) / med(base['rss']):.2f}", "stays flat"),
