@@ -165,3 +165,22 @@ def test_no_orphan_chromium_when_the_owner_is_killed(tmp_path: Path, pages: Page
         if owner.poll() is None:
             owner.kill()
             owner.wait(10)
+
+
+def test_kiosk_runs_the_browser_probe_and_only_browser_runs_it_alone(
+        tmp_path: Path, pages: PageServer, endpoint: SocketEndpoint) -> None:
+    from wsmonitor.runtime import build_probes
+
+    page = pages.url("/app")
+    kiosk = load_settings({"page_url": page, "kiosk": True, "url": endpoint.url()}, environ={})
+    names = [p.name for p in build_probes(kiosk)]
+    assert "browser" in names, "the browser probe only reads: kiosk runs it"
+    assert [p.name for p in build_probes(kiosk, {"browser"})] == ["browser"]
+    assert "browser" not in [p.name for p in build_probes(kiosk, {"handshake"})]
+    chromium_binary()
+    pages.add("/app", open_socket(endpoint.url()))
+    result = run(tmp_path, "check", "--kiosk", "--url", endpoint.url(), "--page-url", page,
+                 "--only", "browser", "--json")
+    report = json.loads(result.stdout)
+    assert statuses(report)["browser-websocket"] == "pass", report["checks"]
+    assert report["probes"]["handshake"] == []
