@@ -725,6 +725,10 @@ def _browser_only(e: _Evidence) -> Diagnosis | None:
     is in what the frontend page does, which no server-side layer names."""
     if [r.id for r in e.results if r.status == FAIL] != ["browser-websocket"]:
         return None
+    if not any(r.status in (PASS, WARN) for r in e.results if r.id != "browser-websocket"):
+        return Diagnosis("unknown", f"The browser fails: {e.summary('browser-websocket')}. "
+                         "No server-side check ran to tell a layer behind it (give --url and "
+                         "--redis-url).", e.rem("browser-websocket"), ("browser-websocket",))
     return Diagnosis("unknown", f"Only the browser fails: {e.summary('browser-websocket')}. "
                      "No server-side layer is seen failing: the fault is in what the frontend "
                      "page does (its CSP, the URL or token it uses).",

@@ -59,8 +59,10 @@ async def test_recorded_csp_block_replays_into_the_websocket_pane(
     assert "server-side handshakes not probed: give --url" in text
     assert "token+origin" not in text
     assert "FAIL    browser-websocket" in text
-    assert "Only the browser fails" in text  # the banner rests on it
-    assert "Do first: Add ws://127.0.0.1:" in text
+    banner = " ".join(line[2:].strip() for line in text.splitlines() if line.startswith("▌"))
+    assert "The browser fails: the page's Content Security Policy" in banner, banner
+    assert "No server-side check ran" in banner
+    assert "Do first: Add ws://127.0.0.1:" in banner
     assert GOOD_TOKEN not in text
 
 
