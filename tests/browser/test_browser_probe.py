@@ -247,3 +247,12 @@ def test_engine_runs_the_probe_at_its_cadence_and_stops_the_browser(pages, endpo
     assert probe.browser is None
     wait_gone(profile, "after the engine stopped")
     assert not group_members(pid)
+
+
+async def test_alert_does_not_stall_the_load(make_probe, pages, endpoint) -> None:  # noqa: ANN001
+    # An alert() stops the page's script until answered: the probe answers it.
+    pages.add("/app", "alert('welcome back'); " + open_socket(endpoint.url()))
+    probe = make_probe(pages.url("/app"))
+    sample = await load(probe)
+    assert sample.ok, sample.error
+    assert (await load(probe)).ok and probe.starts == 1

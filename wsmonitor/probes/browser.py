@@ -449,8 +449,8 @@ class BrowserProbe:
         return self.browser
 
     async def _load(self, browser: Chromium, started: float) -> BrowserSample:
-        context = (await browser.call("Target.createBrowserContext",
-                                      disposeOnDetach=True))["browserContextId"]
+        context: str | None = (await browser.call(
+            "Target.createBrowserContext", disposeOnDetach=True))["browserContextId"]
         session = None
         try:
             target = await browser.call("Target.createTarget", url="about:blank",
@@ -458,7 +458,16 @@ class BrowserProbe:
             session = (await browser.call("Target.attachToTarget", targetId=target["targetId"],
                                           flatten=True))["sessionId"]
             load = _Load(time.time(), self.polling_path)
-            browser.listen(session, load.on_event)
+            dialogs: list[asyncio.Task[Any]] = []
+
+            def on_event(method: str, params: dict[str, Any]) -> None:
+                if method == "Page.javascriptDialogOpening":
+                    # An alert() would stop the page (and every later call) until answered.
+                    dialogs.append(asyncio.ensure_future(browser.call(
+                        "Page.handleJavaScriptDialog", session, accept=True)))
+                load.on_event(method, params)
+
+            browser.listen(session, on_event)
             await browser.call("Network.enable", session, maxTotalBufferSize=1_000_000,
                                maxResourceBufferSize=100_000)
             for method in ("Page.enable", "Log.enable", "Runtime.enable"):
@@ -490,19 +499,29 @@ class BrowserProbe:
                 await asyncio.sleep(0.1)
             settled = load.at()
             hooked = await self._read_hook(browser, session)
+            for task in dialogs:
+                task.cancel()
+            await asyncio.gather(*dialogs, return_exceptions=True)
             return self._finish(load, hooked, settled, started)
+        except ChromiumError:
+            raise
+        except BaseException:
+            # Cancelled: the caller kills the browser; waiting on it here would only delay that.
+            context = None
+            raise
         finally:
             if session is not None:
                 browser.unlisten(session)
-            try:
-                await browser.call("Target.disposeBrowserContext", browserContextId=context)
-            except ChromiumError:
-                pass
+            if context is not None:
+                try:
+                    await browser.call("Target.disposeBrowserContext", browserContextId=context)
+                except ChromiumError:
+                    pass
 
     async def _read_hook(self, browser: Chromium, session: str) -> list[dict[str, Any]]:
         try:
             result = await browser.call("Runtime.evaluate", session, expression=READ_HOOK,
-                                        returnByValue=True)
+                                        returnByValue=True, timeout=5.0)
             value = json.loads((result.get("result") or {}).get("value") or "[]")
         except (ChromiumError, ValueError, TypeError):
             return []
