@@ -90,6 +90,9 @@ class PageServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 path = self.path.split("?")[0]
+                if path == "/hang":  # a frontend that never answers
+                    time.sleep(60)
+                    return
                 if path.startswith("/api/notifications/"):
                     pages.polls += 1
                     body, headers, status = '{"results": []}', {"Content-Type":

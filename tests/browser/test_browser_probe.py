@@ -256,3 +256,28 @@ async def test_alert_does_not_stall_the_load(make_probe, pages, endpoint) -> Non
     sample = await load(probe)
     assert sample.ok, sample.error
     assert (await load(probe)).ok and probe.starts == 1
+
+
+async def test_a_load_cut_by_the_engines_timeout_kills_the_browser(make_probe, pages) -> None:  # noqa: ANN001
+    from wsmonitor.engine import Engine
+
+    probe = make_probe(pages.url("/hang"))
+    probe.timeout = 8.0  # the engine gives up long before the 15 s load timeout
+    engine = Engine([probe])
+    import asyncio
+
+    run = asyncio.ensure_future(engine._run_one(probe))  # noqa: SLF001 - its timeout path
+    deadline = time.monotonic() + 60
+    while probe.browser is None or probe.browser.profile is None:
+        assert time.monotonic() < deadline and not run.done(), "the browser never started"
+        await asyncio.sleep(0.05)
+    profile = probe.browser.profile
+    sample = await run
+    assert sample.error_kind == "probe-timeout"
+    assert probe.browser is None, "a cancelled load leaves no browser behind"
+    wait_gone(profile, "after the engine cut the load")
+    # The fault is data: the next load starts a fresh browser and says what it saw.
+    pages.add("/app", "")
+    probe.page_url = pages.url("/app")
+    again = await load(probe)
+    assert again.loaded and probe.starts == 2
