@@ -140,8 +140,8 @@ def open_socket(url: str) -> str:
     return f"window.sock = new WebSocket({json.dumps(url)});"
 
 
-POLLING = ("setTimeout(() => fetch('/api/notifications/'), 50);"
-           "setTimeout(() => fetch('/api/notifications/'), 300);")
+POLLING = ("fetch('/api/notifications/');"
+           "setTimeout(() => fetch('/api/notifications/'), 100);")
 """A page script that has given up on the socket and polls instead."""
 
 

@@ -144,7 +144,7 @@ async def test_socket_closed_by_the_server_after_101(
 async def test_page_without_a_socket_that_polls(make_probe, pages: PageServer) -> None:  # noqa: ANN001
     pages.add("/polls", POLLING)
     pages.add("/quiet", "document.title = 'nothing here';")
-    polls = await load(make_probe(pages.url("/polls")))
+    polls = await load(make_probe(pages.url("/polls"), settle=3.0))
     assert polls.sockets == () and polls.polling_requests == 2
     assert polls.polling_statuses == (200, 200) and pages.polls == 2
     result = browser_websocket(context(pages.url("/polls")), {"browser": [polls]}, time.time())
