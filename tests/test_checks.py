@@ -34,7 +34,7 @@ def by_id(results):  # noqa: ANN001, ANN201
 def test_every_spec_id_in_runbook_order() -> None:
     results = evaluate(ctx(), {"redis": [sample()]}, NOW)
     assert tuple(r.id for r in results) == CHECK_IDS
-    assert len(CHECK_IDS) == 15
+    assert len(CHECK_IDS) == 16
 
 
 def test_stale_evidence_never_passes() -> None:

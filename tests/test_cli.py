@@ -150,7 +150,7 @@ def test_check_only_redis_healthy_exits_0(redis_server) -> None:  # noqa: ANN001
         "platform-websocket", "redis-reachable", "redis-url", "allowed-hosts", "jwt-valid",
         "handshake-101", "stays-open", "ping-pong", "notification-delivery", "polling-fallback",
         "redis-connections", "redis-commands", "channel-layer", "consumer-errors",
-        "diagnostic-endpoints"}
+        "diagnostic-endpoints", "browser-websocket"}
     redis = report["probes"]["redis"]
     assert redis["reachable"] is True
     lat = redis["latency_ms"]

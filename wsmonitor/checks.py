@@ -31,6 +31,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("channel-layer", "Does a channel-layer send/receive round trip work?"),
     ("consumer-errors", "Are the service logs free of consumer errors?"),
     ("diagnostic-endpoints", "Do /api/redis-health/ and /api/ws-diagnostic/ report healthy?"),
+    ("browser-websocket", "Does a real browser, loading the frontend page, open the WebSocket?"),
 )
 """Every check id of SPEC, in the runbook's order, with the runbook's question."""
 
@@ -139,6 +140,9 @@ def evaluate(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     from wsmonitor.checks_delivery import delivery_checks
 
     results.update(delivery_checks(ctx, history, now))
+    from wsmonitor.checks_browser import browser_websocket
+
+    results["browser-websocket"] = browser_websocket(ctx, history, now)
     if ctx.logs_configured:
         logs = history.get("logs", ())
         ended = ended_categories(results, recent_error_times(logs, now), history)

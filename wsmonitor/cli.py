@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from wsmonitor import __version__
 
 COMMANDS = ("dashboard", "check", "demo", "replay", "token", "serve")
-SECTIONS = ("redis", "handshake", "logs", "http")
+SECTIONS = ("redis", "handshake", "logs", "http", "browser")
 """What ``check --only`` accepts."""
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -34,8 +34,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                    help="settings file (default ./wsmonitor.toml when present)")
     g.add_argument("--url", help="WebSocket endpoint, e.g. wss://app.example.com/ws/notifications/"
                    " [WSMONITOR_URL]")
-    g.add_argument("--origin", help="Origin header sent on probes (default https://<host of "
-                   "--url>) [WSMONITOR_ORIGIN]")
+    g.add_argument("--origin", help="Origin header sent on probes (default: the origin of "
+                   "--page-url, else https://<host of --url>) [WSMONITOR_ORIGIN]")
     g.add_argument("--token", help="access JWT to probe with [WSMONITOR_TOKEN]")
     g.add_argument("--jwt-secret", help="signing key: mint a token per probe "
                    "[WSMONITOR_JWT_SECRET]")
@@ -66,6 +66,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
                     help="derive App Runner log groups [WSMONITOR_APPRUNNER_SERVICE]")
     lg.add_argument("--aws-endpoint-url", metavar="URL",
                     help="another CloudWatch endpoint (moto, LocalStack) [AWS_ENDPOINT_URL]")
+    b = parser.add_argument_group("browser")
+    b.add_argument("--page-url", metavar="URL",
+                   help="a page of the frontend that opens the WebSocket: loaded in headless "
+                        "Chromium every 6 intervals; its origin becomes the default --origin "
+                        "[WSMONITOR_PAGE_URL]")
+    b.add_argument("--chromium", metavar="PATH",
+                   help="the browser for --page-url (default: chromium on PATH) "
+                        "[WSMONITOR_CHROMIUM]")
     d = parser.add_argument_group("display")
     d.add_argument("--theme", help="theme name or file [WSMONITOR_THEME]")
     d.add_argument("--interval", type=float, metavar="SECONDS",
@@ -328,9 +336,9 @@ def _masked_redis(url: str) -> str:
 
 def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
     settings = settings or _load(ns)
-    if not (settings.redis_url or settings.url):
-        raise UsageError("nothing to watch: give --redis-url (or REDIS_URL) and/or --url, or "
-                         "run `wsmonitor demo` to see it on a local target")
+    if not (settings.redis_url or settings.url or settings.page_url):
+        raise UsageError("nothing to watch: give --redis-url (or REDIS_URL), --url and/or "
+                         "--page-url, or run `wsmonitor demo` to see it on a local target")
     from wsmonitor.runtime import build_engine
     from wsmonitor.ui.app import create_app
 

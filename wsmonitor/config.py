@@ -80,6 +80,10 @@ class Settings:
     """CA bundle for ``wss://`` and the HTTPS checks (a private CA)."""
     polling_path: str = "/api/notifications/"
     """Path of the HTTP polling fallback, under ``api_base``."""
+    page_url: str | None = None
+    """A page of the frontend that opens the WebSocket, loaded in headless Chromium."""
+    chromium: str | None = None
+    """The browser for ``page_url``: a path or a name on PATH (default ``chromium``)."""
     log_rules: tuple[dict[str, Any], ...] = ()
     """The user's log classification rules (``[[log-rules]]`` in wsmonitor.toml)."""
     config: str | None = None
@@ -111,8 +115,16 @@ class Settings:
 
     @property
     def effective_origin(self) -> str | None:
+        """``--origin``; else the origin of ``--page-url`` (what the browser sends); else
+        derived from ``--url``."""
         if self.origin:
             return self.origin
+        if self.page_url:
+            from wsmonitor.probes.browser import page_origin
+
+            origin = page_origin(self.page_url)
+            if origin:
+                return origin
         if not self.url:
             return None
         parts = urlsplit(self.url)
@@ -145,6 +157,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "aws_endpoint_url": ("AWS_ENDPOINT_URL",),
     "api_base": ("WSMONITOR_API_BASE",),
     "theme": ("WSMONITOR_THEME",),
+    "page_url": ("WSMONITOR_PAGE_URL",),
+    "chromium": ("WSMONITOR_CHROMIUM",),
 }
 
 SECRET_FIELDS = ("token", "jwt_secret")
@@ -200,7 +214,7 @@ def _register(values: dict[str, Any]) -> None:
     for name in SECRET_FIELDS:
         if values.get(name):
             secrets.register_secret(str(values[name]))
-    for name in ("redis_url", "url", "api_base", "aws_endpoint_url"):
+    for name in ("redis_url", "url", "api_base", "aws_endpoint_url", "page_url"):
         url = values.get(name)
         if url:
             secrets.register_secret(password_of(str(url)), raw_password_of(str(url)))
@@ -311,6 +325,8 @@ def _validate(s: Settings) -> None:
         _check_url("--origin", s.origin, ("http", "https"), "https://app.example.com")
     if s.api_base is not None:
         _check_url("--api-base", s.api_base, ("http", "https"), "https://app.example.com")
+    if s.page_url is not None:
+        _check_url("--page-url", s.page_url, ("http", "https"), "https://app.example.com/")
     if s.aws_endpoint_url is not None:
         _check_url("--aws-endpoint-url", s.aws_endpoint_url, ("http", "https"),
                    "http://127.0.0.1:5000")

@@ -205,6 +205,7 @@ CHECK_PROBES: dict[str, tuple[str, ...]] = {
     "channel-layer": ("channel-layer", "http:ws-diagnostic"),
     "consumer-errors": ("logs",),
     "diagnostic-endpoints": ("http:redis-health", "http:ws-diagnostic"),
+    "browser-websocket": ("browser",),
 }
 """The probes each check rests on (a name ending in ``:`` stands for all that start so)."""
 
@@ -358,7 +359,7 @@ def diagnose(results: Sequence[CheckResult],
     e = _Evidence(results, variants or {}, app_runner, service_down, log_categories or {},
                   signals or Signals(), signals is not None)
     for rule in (_plan_limit, _unreachable, _upgrade_blocked, _bad_gateway, _recovering,
-                 _redis, _handshake, _after_handshake):
+                 _redis, _handshake, _after_handshake, _browser_only):
         verdict = rule(e)
         if verdict is not None:
             return verdict
@@ -748,6 +749,21 @@ def _after_handshake(e: _Evidence) -> Diagnosis | None:
                          f"{e.summary('redis-commands')}.", e.rem("redis-commands"),
                          ("redis-commands",))
     return None
+
+
+def _browser_only(e: _Evidence) -> Diagnosis | None:
+    """Only the browser fails (CSP, mixed content, the URL or token the page uses): the fault
+    is in what the frontend page does, which no server-side layer names."""
+    if [r.id for r in e.results if r.status == FAIL] != ["browser-websocket"]:
+        return None
+    if not any(r.status in (PASS, WARN) for r in e.results if r.id != "browser-websocket"):
+        return Diagnosis("unknown", f"The browser fails: {e.summary('browser-websocket')}. "
+                         "No server-side check ran to tell a layer behind it (give --url and "
+                         "--redis-url).", e.rem("browser-websocket"), ("browser-websocket",))
+    return Diagnosis("unknown", f"Only the browser fails: {e.summary('browser-websocket')}. "
+                     "No server-side layer is seen failing: the fault is in what the frontend "
+                     "page does (its CSP, the URL or token it uses).",
+                     e.rem("browser-websocket"), ("browser-websocket",))
 
 
 def _settle(e: _Evidence) -> Diagnosis:

@@ -48,6 +48,7 @@ def recording_header(settings: Any, engine: Any) -> dict[str, Any]:
         "max_connections": settings.max_connections, "max_commands": settings.max_commands,
         "redis_budget": settings.redis_budget,
         "redis_url": redis_url, "url": redact(settings.url) if settings.url else None,
+        "page_url": redact(settings.page_url) if getattr(settings, "page_url", None) else None,
         "logs": bool(settings.log_group or settings.log_file or settings.log_command
                      or settings.apprunner_service),
         "probes": probes,

@@ -17,6 +17,7 @@ import wsmonitor.probes.channel_layer  # noqa: E402,F401  isort: skip
 import wsmonitor.probes.handshake  # noqa: E402,F401  isort: skip
 import wsmonitor.probes.http  # noqa: E402,F401  isort: skip
 import wsmonitor.log_samples  # noqa: E402,F401  isort: skip
+import wsmonitor.samples_browser  # noqa: E402,F401  isort: skip
 
 MAX_GAP = 60.0
 """Longest wait between two replayed samples, seconds of replay time (gaps are compressed)."""
@@ -203,4 +204,5 @@ def replay_settings(recording: Recording) -> Any:
         redis_budget=float(h.get("redis_budget", 5.0) or 5.0),
         interval=float(h.get("interval", 2.0) or 2.0), kiosk=False,
         log_group=("recorded",) if h.get("logs") else (),
+        page_url=h.get("page_url"),
     )

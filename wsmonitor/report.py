@@ -10,6 +10,7 @@ from typing import Any
 
 from wsmonitor import __version__
 from wsmonitor.checks import FAIL, CheckResult, Diagnosis, command_rate
+from wsmonitor.checks_browser import browser_markdown, browser_report
 from wsmonitor.checks_delivery import channel_layer_report, timing_lines
 from wsmonitor.plans import Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
@@ -147,6 +148,7 @@ def to_json_obj(run: CheckRun) -> dict[str, Any]:
             "channel_layer": channel_layer_report(run.history),
             "http": {e: http_entry(run.history.get(f"http:{e}", ()))
                      for e in ("redis-health", "ws-diagnostic", "polling")},
+            "browser": browser_report(run.history),
         },
     }
     return redact_obj(obj)
@@ -211,4 +213,5 @@ def render_markdown(run: CheckRun) -> str:
                        f"{lat['p99']} ms, max {lat['max']} ms ({lat['samples']} pings)")
     if timings:
         lines += ["## Timings", "", *timings, ""]
+    lines += browser_markdown(run.history)
     return redact("\n".join(lines))

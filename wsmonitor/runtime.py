@@ -59,6 +59,12 @@ def build_probes(settings: Settings, only: set[str] | None = None) -> list[Probe
         probes.extend(http_probes(settings, polling_path=settings.polling_path,
                                   ca_file=settings.ca_file,
                                   tokens=tokens or TokenSource.from_settings(settings)))
+    if settings.page_url and (only is None or "browser" in only):
+        from wsmonitor.probes.browser import browser_probe
+
+        browser = browser_probe(settings)
+        if browser is not None:
+            probes.append(browser)
     if channel_layer is not None:
         probes.append(channel_layer)
         redis_probe = next((p for p in probes if p.name == "redis"), None)
@@ -128,8 +134,19 @@ def check_context(settings: Settings, engine: Engine | None = None,
         stale_by_probe=stale_by_probe,
         redis_budget_per_day=budget,
         own_commands_per_day=own,
-        extra={"channel_layer": channel_layer_facts(settings, only)},
+        extra={"channel_layer": channel_layer_facts(settings, only),
+               "browser": browser_facts(settings, only)},
     )
+
+
+def browser_facts(settings: Settings, only: set[str] | None = None) -> dict[str, Any]:
+    """What the browser-websocket rule needs of the settings (redacted URLs only)."""
+    from wsmonitor.secrets import redact
+
+    return {"configured": bool(settings.page_url) and (only is None or "browser" in only),
+            "page_url": redact(settings.page_url) if settings.page_url else None,
+            "url": redact(settings.url) if settings.url else None,
+            "polling_path": settings.polling_path}
 
 
 def token_facts(settings: Settings) -> TokenFacts | None:

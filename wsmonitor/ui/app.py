@@ -40,6 +40,14 @@ FULL_REFRESH_TICKS = 5
 """The only action kiosk mode allows."""
 
 
+def listed(result: CheckResult) -> bool:
+    """Whether the checklist pane shows a check: all of them, but ``browser-websocket`` while
+    it is not configured — the browser probe is opt-in (``--page-url``), and the runbook's
+    fifteen rows are what fits at 80x24. The reports list it always."""
+    return not (result.id == "browser-websocket" and result.status == "skipped"
+                and result.summary.startswith("not configured"))
+
+
 class MonitorScreen(Screen[None]):
     """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md)."""
 
@@ -54,7 +62,7 @@ class MonitorScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("Diagnosis: waiting for evidence…", id="banner")
-        web = any(n.startswith(("handshake:", "http:")) for n in self.engine.probes)
+        web = any(n.startswith(("handshake:", "http:", "browser")) for n in self.engine.probes)
         redis = "redis" in self.engine.probes
         logs = "logs" in self.engine.probes
         count = 1 + web + redis + logs
@@ -104,7 +112,7 @@ class MonitorScreen(Screen[None]):
         ctx = check_context(self.settings, self.engine)
         diagnosis, results = judge(ctx, history, now)
         self._show_banner(diagnosis, now, results)
-        self.query_one(ChecklistPane).show(results, now)
+        self.query_one(ChecklistPane).show([r for r in results if listed(r)], now)
         if "redis" in self.engine.probes:
             probe = self.engine.probes["redis"]
             base = self.engine.base_interval * self.engine.interval_factor
@@ -123,12 +131,13 @@ class MonitorScreen(Screen[None]):
                 server=getattr(probe, "server", ""), paused=self.engine.paused,
                 stale_after=ctx.stale_by_probe.get("redis", ctx.stale_after), now=now))
         hs = [n for n in self.engine.probes if n.startswith("handshake:")]
-        if hs or any(n.startswith("http:") for n in self.engine.probes):
+        if hs or any(n.startswith(("http:", "browser")) for n in self.engine.probes):
             primary = self.engine.probes.get("handshake:token+origin")
             base = self.engine.base_interval * self.engine.interval_factor
             self.query_one(HandshakePane).show(HandshakePaneState(
                 history=history, endpoint=redact(self.settings.url or
-                                                 self.settings.effective_api_base or ""),
+                                                 self.settings.effective_api_base or
+                                                 self.settings.page_url or ""),
                 interval=primary.interval(base) if primary else base,
                 stale_after=max((ctx.stale_by_probe.get(n, ctx.stale_after) for n in hs),
                                 default=ctx.stale_after),

@@ -1,5 +1,10 @@
 """The handshake pane: a row per variant, recent outcomes over time, phase timings, the held
-socket, and the HTTP endpoints."""
+socket, the HTTP endpoints, and what the browser saw of the page's own socket.
+
+The browser's view is a section here rather than a pane of its own: it answers the same
+question as the rows above it (does the socket open, and if not what refused it) from the
+client's side, so the two are read together; and the grid of four panes keeps its layout
+(the section is hidden without ``--page-url``)."""
 
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from wsmonitor.checks_ws import attempts
 from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
-from wsmonitor.ui.format import freshness, interval_text, set_text
+from wsmonitor.samples_browser import BrowserSample
+from wsmonitor.ui.format import age_text, freshness, interval_text, set_text
 
 STRIP = 16
 """Recent outcomes drawn per variant."""
@@ -76,6 +82,9 @@ class HandshakePane(Vertical, can_focus=True):
         yield Static("waiting for the first handshake…", id="hs-rows")
         yield Static("", id="hs-hold")
         yield Static("", id="hs-http")
+        browser = Static("", id="hs-browser")
+        browser.display = False  # shown once the browser probe has a sample (--page-url)
+        yield browser
 
     def on_mount(self) -> None:
         self.border_title = "WebSocket"
@@ -105,7 +114,11 @@ class HandshakePane(Vertical, can_focus=True):
             columns = [c for c in columns if c in ("status", "recent")]
         else:
             rows.append("[b]" + _header(columns, outcome_width) + "[/]")
+        probed = any(k.startswith("handshake:") for k in state.history)
         for variant, s, samples in table:
+            if not probed:
+                rows = ["[$text-muted]server-side handshakes not probed: give --url[/]"]
+                break
             if s is None:
                 rows.append(f"  {variant:<13} [$text-muted]waiting…[/]")
                 continue
@@ -119,8 +132,13 @@ class HandshakePane(Vertical, can_focus=True):
             meaning = escape(last.meaning if hasattr(last, "meaning") else "")
             rows.append(f"[$text-muted]{PRIMARY_VARIANT}: {meaning}[/]")
         set_text(self.query_one("#hs-rows", Static), "\n".join(rows))
-        set_text(self.query_one("#hs-hold", Static), self._hold_line(p, width))
+        set_text(self.query_one("#hs-hold", Static),
+                 self._hold_line(p, width) if probed else "")
         set_text(self.query_one("#hs-http", Static), self._http_line(state, width))
+        browser = self.query_one("#hs-browser", Static)
+        text = browser_lines(state.history.get("browser", ()), state.now, width)
+        browser.display = bool(text)
+        set_text(browser, text)
         self.set_class(failing, "-failing")
         self._subtitle(newest, state)
 
@@ -182,6 +200,44 @@ class HandshakePane(Vertical, can_focus=True):
         if not parts:
             return ""
         return "[b]http[/]  " + "  ".join(parts)
+
+
+def browser_lines(samples: Sequence[Sample], now: float, width: int = 200) -> str:
+    """The browser section: the newest load's socket outcome, the page's origin, polling, and
+    what blocked the socket (empty without the browser probe)."""
+    if not samples:
+        return ""
+    s = samples[-1]
+    age = f"[$text-muted]{age_text(now - s.at)} ago[/]"
+    if not isinstance(s, BrowserSample) or s.error_kind == "no-chromium" or (
+            not s.page_url and s.error):
+        kind = s.error_kind or "error"
+        text = "Chromium not installed (apt-get install chromium, or --chromium PATH)" \
+            if kind == "no-chromium" else (s.error or kind)
+        return f"[b]browser[/]  [$text-muted]{escape(text[:max(20, width - 12)])}[/] · {age}"
+    mark = "[$success]✔[/]" if s.ok else "[$error]✖[/]"
+    if s.navigation_error:
+        what = f"page did not load: {s.navigation_error}"
+    elif s.blocked:
+        what = f"blocked ({s.blocked[0].kind})"
+    elif s.sockets:
+        last = s.sockets[-1]
+        what = last.outcome + (f" ({len(s.sockets)} sockets)" if len(s.sockets) > 1 else "")
+    else:
+        what = "no WebSocket opened"
+    parts = [f"{mark} {escape(what)}", f"origin {escape(s.page_origin or '?')}"]
+    if s.polling_requests:
+        parts.append(f"[$warning]polling {s.polling_requests}×[/]")
+    parts.append(age)
+    lines = ["[b]browser[/]  " + " · ".join(parts)]
+    if not s.ok:
+        detail = s.blocked[0].text if s.blocked else (
+            s.sockets[-1].error or "" if s.sockets else "")
+        room = max(20, 2 * width - 6)  # two lines at most
+        if detail:
+            detail = detail if len(detail) <= room else detail[:room - 1] + "…"
+            lines.append(f"[$text-muted]  {escape(detail)}[/]")
+    return "\n".join(lines)
 
 
 COLUMNS: tuple[tuple[str, int], ...] = (
