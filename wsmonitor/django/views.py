@@ -129,8 +129,8 @@ async def authorize(request: HttpRequest) -> JsonResponse | None:
         if user.is_active and user.is_staff:
             return None
         return _denied(403, "staff only")
-    return _denied(401, "authentication required: Authorization: Bearer <access token>"
-                   if simplejwt_available() else "authentication required: a staff session")
+    return _denied(401, "authentication required: send an access token in the Authorization "
+                   "header (Bearer scheme)" if simplejwt_available() else "authentication required: a staff session")
 
 
 def _denied(status: int, detail: str) -> JsonResponse:
