@@ -178,7 +178,9 @@ def test_check_only_redis_healthy_exits_0(redis_server) -> None:  # noqa: ANN001
     redis = report["probes"]["redis"]
     assert redis["reachable"] is True
     lat = redis["latency_ms"]
-    assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+    # Three runs of 5 PINGs: enough for p50, too few for p95 (20) and p99 (100): null.
+    assert lat["samples"] == 15 and 0 < lat["p50"] <= lat["max"]
+    assert lat["p95"] is None and lat["p99"] is None
     assert redis["connected_clients"] >= 1
     assert redis["max_connections"] == 10000  # the server's maxclients under plan "none"
     assert report["diagnosis"]["layer"] in ("none", "unknown")

@@ -278,7 +278,8 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
     failing = [s for s in redis[-10:] if not s.ok]
     if last.ok:
         w = last.window
-        lat = f"PONG, p50 {w.p50:.2f} ms over {w.samples} pings" if w else "PONG"
+        lat = (f"PONG, p50 {w.p50:.2f} ms, p95 {w.shown('p95')}, p99 {w.shown('p99')} over "
+               f"{w.samples} pings") if w else "PONG"
         evidence = [f"redis probe {sample_age(last, now)}: {lat} from here ({last.server}"
                     f"{', TLS' if last.tls else ''})"]
         if failing:

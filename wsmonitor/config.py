@@ -395,7 +395,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"--notify-type {shown!r} is not a Channels message type: give the "
                           "type your consumer's handler takes: letters, digits, dots, "
                           "underscores and hyphens, starting with a letter or digit, under 100 "
-                          "characters (e.g. notification.message for notification_message(self, event))")
+                          "characters (e.g. notification.message for "
+                          "notification_message(self, event))")
     if "{user_id}" not in s.group_template:
         raise ConfigError(f"--group-template {s.group_template!r} must contain {{user_id}} "
                           "(e.g. notifications.user.{user_id})")

@@ -874,7 +874,8 @@ class _Attempt:
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
-            self.f["hook_error"] = "the hook did not finish within the delivery window after the hold"
+            self.f["hook_error"] = ("the hook did not finish within the delivery window after "
+                                    "the hold")
         except Exception as exc:  # noqa: BLE001 - the hook's failure is data
             self.f["hook_error"] = self.clean(f"{type(exc).__name__}: {exc}")[:_MAX_LINE]
 
