@@ -128,8 +128,22 @@ def check_context(settings: Settings, engine: Engine | None = None,
         stale_by_probe=stale_by_probe,
         redis_budget_per_day=budget,
         own_commands_per_day=own,
-        extra={"channel_layer": channel_layer_facts(settings, only)},
+        extra={"channel_layer": _delivery_wired(channel_layer_facts(settings, only), engine)},
     )
+
+
+def _delivery_wired(facts: Any, engine: Engine | None) -> Any:
+    """The facts, saying why there is no delivery when the engine's held socket carries no
+    delivery hook though the settings would wire one (the demo's plain layer)."""
+    if engine is None or facts.delivery is not None:
+        return facts
+    primary = engine.probes.get("handshake:token+origin")
+    if primary is None or not hasattr(primary, "on_open") or primary.on_open is not None:
+        return facts  # wired, or not a live probe (a replay's stand-in)
+    from dataclasses import replace
+
+    why = getattr(primary, "no_delivery", None) or "no delivery hook on the held socket"
+    return replace(facts, delivery=why)
 
 
 def token_facts(settings: Settings) -> TokenFacts | None:
