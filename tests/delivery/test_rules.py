@@ -221,3 +221,35 @@ def test_report_section_and_timings() -> None:
         "- Channel layer round trip: 1.6 ms (send 0.9 ms, receive 0.7 ms)",
         f"- Notification delivery: 8.0 ms from group_send to the socket (group `{GROUP}`)"]
     assert channel_layer_report({}) is None
+
+
+def _logs_with(message: str, at: float = NOW - 5) -> list[Any]:
+    from wsmonitor.probes.logs import LogEvent, LogsSample
+
+    event = LogEvent(at, "daphne.log", message, category="exception-in-app", severity="error")
+    return [LogsSample(probe="logs", at=NOW - 1, ok=True, source="file", target="daphne.log",
+                       events=(event,), by_category={"exception-in-app": 1},
+                       by_severity={"error": 1}, window_seconds=900.0, events_in_window=1,
+                       events_total=1)]
+
+
+def test_the_exception_wsmonitors_own_group_send_caused_is_not_a_consumer_error() -> None:
+    own = ("Exception inside application: No handler for message type notify\nTraceback (most "
+           "recent call last):\nValueError: No handler for message type notify")
+    c = ctx(logs_configured=True)
+    r = {x.id: x for x in evaluate(c, {"logs": _logs_with(own)}, NOW)}
+    assert r["consumer-errors"].status == "pass", r["consumer-errors"]
+    assert any("wsmonitor's own group_send" in e for e in r["consumer-errors"].evidence)
+    # Another type's missing handler is the app's own error: it still fails.
+    other = own.replace("type notify", "type notify.digest")
+    r = {x.id: x for x in evaluate(c, {"logs": _logs_with(other)}, NOW)}
+    assert r["consumer-errors"].status == "fail", r["consumer-errors"]
+    # With --notify-type set, the default type's error is no longer wsmonitor's.
+    named = ctx(logs_configured=True, extra={"channel_layer": ChannelLayerFacts(
+        group=GROUP, notify_type="notification.message")})
+    r = {x.id: x for x in evaluate(named, {"logs": _logs_with(own)}, NOW)}
+    assert r["consumer-errors"].status == "fail"
+    # Kiosk mode sends nothing: nothing is wsmonitor's doing.
+    r = {x.id: x for x in evaluate(ctx(logs_configured=True, kiosk=True),
+                                   {"logs": _logs_with(own)}, NOW)}
+    assert r["consumer-errors"].status == "fail"

@@ -114,3 +114,42 @@ def test_check_cli_names_notify_type_and_exits_0(target: Target) -> None:
     assert statuses(report)["notification-delivery"] == "pass", report["checks"]
     assert report["probes"]["channel_layer"]["delivery"]["delivered"] is True
     assert proc.returncode == 0
+
+
+async def test_the_exception_wsmonitors_send_caused_fails_no_check(target: Target) -> None:
+    """The consumer's traceback for wsmonitor's own group_send, read from the service's log
+    as the dashboard reads it, is no consumer error: a probe of wsmonitor's own never makes
+    another check fail."""
+    import asyncio
+    import time
+
+    from wsmonitor.config import load_settings
+    from wsmonitor.runtime import build_engine, check_context, judge
+
+    from .judging import HOLD
+
+    settings = load_settings({**flags(target, "message"), "hold": HOLD,
+                              "log_file": str(target.daphne.log_path)}, environ={})
+    engine = build_engine(settings)
+    try:
+        await engine.run_once(["logs"])  # at the end of the log, as a running dashboard is
+        await engine.run_once([n for n in engine.probes if n != "logs"])
+        s = engine.latest("handshake:token+origin")
+        assert s is not None and s.delivery_close_code == 1011, s
+        deadline = time.monotonic() + 20
+        while engine.latest("logs").events_total == 0 or not any(
+                "No handler for message type notify" in e.message
+                for x in engine.history("logs") for e in x.events):
+            assert time.monotonic() < deadline, target.daphne.log()[-2000:]
+            await asyncio.sleep(0.2)
+            await engine.run_once(["logs"])
+        await engine.run_once(["redis"])  # a command rate needs a second INFO
+    finally:
+        await engine.close_probes()
+    history = {n: engine.history(n) for n in engine.probes}
+    diagnosis, results = judge(check_context(settings, engine), history)
+    r = {c.id: c for c in results}
+    assert r["consumer-errors"].status != "fail", r["consumer-errors"]
+    assert any("wsmonitor's own group_send" in e for e in r["consumer-errors"].evidence)
+    assert r["notification-delivery"].status == "warn"
+    assert diagnosis.layer == "none", diagnosis
