@@ -40,7 +40,9 @@ async def test_no_handler_for_notify_is_a_delivery_warning_not_a_broken_app(
     assert s.classification == "ok", s  # the hold ran its course: the close came after it
     assert s.held_s >= s.hold_s - 0.5 and s.close_code is None
     assert hook_outcome(s) == ("sent", None, "")
+    assert s.hook_at_s >= s.held_s  # the group_send went out once the hold had run its course
     assert s.delivery_close_code == 1011, s
+    assert s.delivery_closed_at_s >= s.hook_at_s
     assert s.notification_seen_s is None
     assert r["stays-open"].status == "pass", r["stays-open"]
     assert r["ping-pong"].status == "pass", r["ping-pong"]
