@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 
 def scripts(quick: bool, soak_minutes: float) -> list[tuple[str, list[str]]]:
     out = [
-        ("redis_fidelity.py", ["--pings", "200" if quick else "400"]),
+        ("redis_fidelity.py", ["--pings", "100" if quick else "200"]),
         ("cost.py", ["--seconds", "20" if quick else "60"]),
         ("handshake.py", ["--rounds", "20" if quick else "60"]),
         ("log_classify.py", ["--lines", "50000", "--events", "200000"] if quick else []),

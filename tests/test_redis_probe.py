@@ -15,8 +15,8 @@ import redis
 from conftest import PASSWORD
 from servers import RedisServer, hold_connections
 from wsmonitor.plans import load_plans
-from wsmonitor.probes.redis import CLIENT_NAME, MIN_INTERVAL, RedisProbe
-from wsmonitor.samples import RedisSample
+from wsmonitor.probes.redis import CLIENT_NAME, MIN_INTERVAL, WARMUP_PINGS, RedisProbe, quiet_loop
+from wsmonitor.samples import MIN_SAMPLES, LatencyStats, RedisSample
 
 PLAN = load_plans()["none"]
 
@@ -84,7 +84,8 @@ async def test_plain_server_ok_with_info(redis_server: RedisServer, probe: Facto
     w = samples[-1].window
     assert w is not None
     assert w.samples == 15
-    assert 0 < w.p50 <= w.p95 <= w.p99 <= w.max
+    assert 0 < w.p50 <= w.max
+    assert w.p95 is None and w.p99 is None  # 15 pings: too few for either
     every = [v for s in samples for v in s.latencies_ms]
     assert w.max == pytest.approx(max(every), abs=1e-3)
     # The first INFO has nothing to compare with; later ones give a rate.
@@ -147,11 +148,13 @@ async def test_connect_cost_is_counted(redis_password: RedisServer, probe: Facto
     p = probe(url)
     s = await p.run()
     assert s.ok, s.error
-    # AUTH + CLIENT SETNAME + SELECT, 5 PINGs, and the INFO this sample came from.
-    assert s.own_commands_total == 3 + 5 + 1
+    # AUTH + CLIENT SETNAME + SELECT, the untimed warm-up PING, 5 PINGs, and the INFO this
+    # sample came from.
+    assert WARMUP_PINGS == 1 and len(s.latencies_ms) == 5
+    assert s.own_commands_total == 3 + WARMUP_PINGS + 5 + 1
     # An INFO reports the count before itself: the fixture's INFO that read `before`,
-    # then the probe's 3 + 5 commands.
-    assert s.total_commands_processed - before == 1 + 3 + 5
+    # then the probe's 3 + 1 + 5 commands.
+    assert s.total_commands_processed - before == 1 + 3 + WARMUP_PINGS + 5
 
 
 # --- TLS ---------------------------------------------------------------------------------------
@@ -465,3 +468,62 @@ def test_probe_keeps_no_password_in_its_server_field() -> None:
     assert p.server == "10.0.0.1:6380"
     u = RedisProbe(f"unix://:{quote(PASSWORD, safe='')}@/run/redis.sock", plan=PLAN)
     assert u.server == "/run/redis.sock"
+
+
+# --- latency fidelity ----------------------------------------------------------------------------
+
+def test_percentiles_only_from_enough_samples() -> None:
+    assert MIN_SAMPLES == {"p95": 20, "p99": 100}
+    few = LatencyStats.of([float(i) for i in range(1, 16)])  # check's 3 runs of 5
+    assert few is not None and few.samples == 15 and few.p50 == 8.0 and few.max == 15.0
+    assert few.p95 is None and few.p99 is None
+    assert few.shown("p95") == "n too small (n < 20)"
+    assert few.shown("p99") == "n too small (n < 100)" and few.shown("p50") == "8.00"
+    twenty = LatencyStats.of([float(i) for i in range(1, 21)])
+    assert twenty is not None and twenty.p95 == 19.0 and twenty.p99 is None
+    hundred = LatencyStats.of([float(i) for i in range(1, 101)])
+    assert hundred is not None and (hundred.p95, hundred.p99) == (95.0, 99.0)
+    nineteen = LatencyStats.of([float(i) for i in range(1, 20)])
+    assert nineteen is not None and nineteen.p95 is None
+
+
+async def test_quiet_loop_waits_while_the_loop_is_busy() -> None:
+    done = asyncio.Event()
+
+    async def starting_other_probes() -> None:
+        # Set-up work that holds the loop (imports, TLS contexts), yielding between steps.
+        for _ in range(6):
+            time.sleep(0.03)
+            await asyncio.sleep(0)
+        done.set()
+
+    task = asyncio.create_task(starting_other_probes())
+    await asyncio.sleep(0)
+    await quiet_loop(30.0)
+    assert done.is_set()
+    await task
+
+
+async def test_burst_is_not_taken_while_other_probes_start(redis_server: RedisServer,
+                                                           probe: Factory) -> None:
+    """A PING timed while the loop runs another probe's set-up times the loop, not Redis."""
+    p = probe(redis_server.url)
+    p.quiet_max_wait = 30.0
+    assert (await p.run()).ok  # connected and warm
+    block = 0.05
+    ended: list[float] = []
+
+    async def starting_other_probes() -> None:
+        for _ in range(6):
+            time.sleep(block)
+            await asyncio.sleep(0)
+        ended.append(time.time())
+
+    other = asyncio.create_task(starting_other_probes())
+    s = await p.run()
+    await other
+    assert s.ok, s.error
+    # The burst began after the set-up ended: its end less its round trips is no earlier.
+    assert s.at - sum(s.latencies_ms) / 1000 >= ended[0]
+    # And no round trip spans one of the set-up's blocks.
+    assert max(s.latencies_ms) < block * 1000, s.latencies_ms

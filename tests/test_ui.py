@@ -61,6 +61,8 @@ async def test_redis_pane_shows_live_figures(redis_server) -> None:  # noqa: ANN
                        and "service" in redis_figures(app))
         figures = redis_figures(app)
         assert "p50" in figures and "p99" in figures
+        # Fewer than 100 pings so far: no p99 made up from them.
+        assert "p99 n too small (n < 100)" in figures, figures
         assert "/ 10,000 (maxclients)" in figures
         assert "wsmonitor" in figures and "6 commands every 2 s" in figures
         assert "PASS    redis-reachable" in checklist(app)

@@ -240,11 +240,45 @@ def _received(s: HandshakeSample) -> str:
 
 
 def delivery_latency_ms(s: HandshakeSample) -> float | None:
-    """group_send → first message on the socket, ms (None: none arrived after it)."""
-    if s.first_notification_s is None or s.hook_at_s is None \
-            or s.first_notification_s < s.hook_at_s:
+    """group_send → the notification on the socket, ms (None: none arrived after it).
+
+    The frame carrying the notification's id when one did; else (recordings made before the
+    id) the first message after the group_send."""
+    seen = s.notification_seen_s if s.notification_seen_s is not None \
+        else s.first_notification_s
+    if seen is None or s.hook_at_s is None or seen < s.hook_at_s:
         return None
-    return round((s.first_notification_s - s.hook_at_s) * 1000, 3)
+    return round((seen - s.hook_at_s) * 1000, 3)
+
+
+def notified(s: HandshakeSample) -> bool:
+    """The probe's notification reached the socket: a frame carried its id, whatever shape
+    the app's handler gave it (recordings made before the id: a message of its type)."""
+    return s.notification_seen_s is not None or PROBE_MESSAGE_TYPE in s.message_types \
+        or NOTIFY_EVENT_TYPE in s.message_types
+
+
+def closed_after_send(s: HandshakeSample) -> tuple[int, float] | None:
+    """(close code, seconds after the group_send) when the socket closed once wsmonitor's
+    notification was sent and before it arrived; None otherwise."""
+    if notified(s) or s.hook_at_s is None:
+        return None
+    if s.delivery_close_code is not None:
+        return s.delivery_close_code, max(0.0, (s.delivery_closed_at_s or s.hook_at_s)
+                                          - s.hook_at_s)
+    # Recordings made when the notification went out during the hold.
+    if s.classification == "closed-after-accept" and s.closed_at_s is not None \
+            and s.closed_at_s >= s.hook_at_s:
+        return s.close_code or 1006, s.closed_at_s - s.hook_at_s
+    return None
+
+
+def notify_type_remedy(notify_type: str) -> str:
+    """What to do when the consumer has no handler for wsmonitor's notification."""
+    return (f"Set --notify-type to the type your consumer's handler takes (notification.message "
+            f"for notification_message(self, event); now '{notify_type}'): nothing in the app "
+            "needs to change for wsmonitor. If the type is already right, the service log shows "
+            "what the handler raised on wsmonitor's message.")
 
 
 def notification_delivery(ctx: CheckContext, facts: ChannelLayerFacts,
@@ -306,7 +340,7 @@ def notification_delivery(ctx: CheckContext, facts: ChannelLayerFacts,
                            f"{kind_meaning(kind) if outcome == 'failed' else detail}",
                            tuple(evidence), remedy, a.at)
     latency = delivery_latency_ms(a)
-    ours = PROBE_MESSAGE_TYPE in a.message_types or NOTIFY_EVENT_TYPE in a.message_types
+    ours = notified(a)
     recent = delivery_attempts(history)[-10:]
     missed = [s for s in recent[:-1] if not _delivered(s)]
     if ours:
@@ -320,32 +354,40 @@ def notification_delivery(ctx: CheckContext, facts: ChannelLayerFacts,
             return CheckResult(cid, WARN, summary + ", with recent failures", tuple(evidence),
                                "Delivery recovered: watch for repeats.", a.at)
         return CheckResult(cid, PASS, summary, tuple(evidence), "", a.at)
-    if a.notifications and latency is not None:
-        return CheckResult(cid, WARN, "a message arrived after the group_send, but not the "
-                           "probe's", tuple(evidence), "The consumer's notify handler sends "
-                           "something else than event['message']: fine if intended.", a.at)
-    closed_at = a.closed_at_s
-    if a.classification == "closed-after-accept" and closed_at is not None \
-            and closed_at >= hook_at:
+    closed = closed_after_send(a)
+    if closed is not None:
+        # wsmonitor's own message made the consumer close: evidence about the notification's
+        # type alone, never a failure of the app (SPEC: a probe of wsmonitor's own never makes
+        # another check fail).
+        code, after = closed
+        how = "dropped the socket" if code == 1006 else f"closed the socket ({code})"
+        evidence.append(f"close {code} {after:.2f} s after the group_send, before any frame "
+                        "carried the notification's id"
+                        + ("; the hold before it passed (see stays-open)"
+                           if a.delivery_close_code is not None else ""))
         return CheckResult(
-            cid, FAIL, f"the socket was closed {a.close_code} {closed_at - hook_at:.1f} s after "
-            "the group_send: the consumer failed on the notification", tuple(evidence),
-            f"The consumer has no handler for type '{NOTIFY_EVENT_TYPE}' (channels: \"No "
-            f"handler for message type {NOTIFY_EVENT_TYPE}\"), or it raised: give it "
-            f"{NOTIFY_EVENT_TYPE}(self, event) forwarding event['message'] with send_json; the "
-            "logs show the traceback.", a.at)
-    window = max(0.0, (a.held_s or 0.0) - hook_at)
+            cid, WARN, f"the consumer {how} {after:.1f} s after wsmonitor's group_send: it has "
+            f"no handler for type '{facts.notify_type}'? set --notify-type to your handler's "
+            "type", tuple(evidence), notify_type_remedy(facts.notify_type), a.at)
+    if a.notifications and latency is not None:
+        return CheckResult(cid, WARN, "a message arrived after the group_send, but not "
+                           "wsmonitor's notification", tuple(evidence),
+                           f"The handler for '{facts.notify_type}' sends something of its own "
+                           "instead of forwarding the event: delivery reaches the socket, "
+                           "nothing to fix. If that message is unrelated, set --notify-type to "
+                           "the type whose handler forwards notifications.", a.at)
+    closed_at = a.closed_at_s if a.closed_at_s is not None else a.held_s
+    window = max(0.0, (closed_at or 0.0) - hook_at)
     return CheckResult(
         cid, FAIL, f"nothing arrived within {window:.1f} s of the group_send", tuple(evidence),
-        f"The group has a member but the socket received nothing: the consumer's "
-        f"{NOTIFY_EVENT_TYPE} handler does not send event['message'] to the socket, or the "
-        "member is another (stale) channel and this socket joined a group of another name. "
-        "Raise --hold if Redis is slow.", a.at)
+        f"The group has a member but the socket received nothing: the member is another "
+        "(stale) channel and this socket is in no group of that name, or the handler for "
+        f"'{facts.notify_type}' forwards nothing (set --notify-type to the type whose handler "
+        "sends notifications to the socket). Raise --hold if Redis is slow.", a.at)
 
 
 def _delivered(s: HandshakeSample) -> bool:
-    return hook_outcome(s)[0] == "sent" and (PROBE_MESSAGE_TYPE in s.message_types
-                                             or NOTIFY_EVENT_TYPE in s.message_types)
+    return hook_outcome(s)[0] == "sent" and notified(s)
 
 
 # --- reports --------------------------------------------------------------------------------
@@ -371,6 +413,7 @@ def channel_layer_report(history: Mapping[str, Sequence[Sample]]) -> dict[str, A
             "outcome": outcome, "delivered": _delivered(a),
             "latency_ms": delivery_latency_ms(a), "sent_after_open_s": a.hook_at_s,
             "notifications": a.notifications, "message_types": list(a.message_types),
+            "close_code": (closed_after_send(a) or (None,))[0],
             "error_kind": kind, "error": detail or None, "at": _iso(a.at)}
     return {
         "ok": None if last is None else last.ok,

@@ -50,6 +50,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                    help="how long the stays-open probe keeps a socket (default 30)")
     g.add_argument("--group-template", help="channel-layer group of a user "
                    "(default notifications.user.{user_id})")
+    g.add_argument("--notify-type", metavar="TYPE",
+                   help="type of the probe's group_send: your consumer's handler, e.g. "
+                   "notification.message for notification_message(self, event) (default notify)")
     r = parser.add_argument_group("redis")
     r.add_argument("--redis-url", help="Redis the channel layer uses [REDIS_URL, "
                    "WSMONITOR_REDIS_URL]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -16,6 +17,10 @@ from wsmonitor.redis_url import is_upstash, lint_redis_url, parse_redis_url, pas
     raw_password_of, RedisUrlError
 
 DEFAULT_CONFIG = "wsmonitor.toml"
+
+NOTIFY_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,98}")
+"""A ``--notify-type`` Channels can dispatch: its handler is the type with dots made
+underscores (``notification.message`` → ``notification_message``), never starting with ``_``."""
 """Read from the working directory when present and ``--config`` is not given."""
 
 
@@ -64,6 +69,9 @@ class Settings:
     """Base of the HTTP checks; derived from ``url`` when not given."""
     group_template: str = "notifications.user.{user_id}"
     """Channel-layer group of a user."""
+    notify_type: str = "notify"
+    """``type`` of the probe's ``group_send`` message: the consumer's handler
+    (``notification.message`` → ``notification_message(self, event)``)."""
     theme: str = "dark"
     """Theme name from ``themes/`` or a theme file."""
     interval: float = 2.0
@@ -398,6 +406,13 @@ def _validate(s: Settings) -> None:
             load_theme(s.theme)
         except ThemeError as exc:
             raise ConfigError(f"--theme: {exc}") from None
+    if not isinstance(s.notify_type, str) or not NOTIFY_TYPE.fullmatch(s.notify_type):
+        shown = secrets.redact(str(s.notify_type))
+        raise ConfigError(f"--notify-type {shown!r} is not a Channels message type: give the "
+                          "type your consumer's handler takes: letters, digits, dots, "
+                          "underscores and hyphens, starting with a letter or digit, under 100 "
+                          "characters (e.g. notification.message for "
+                          "notification_message(self, event))")
     if "{user_id}" not in s.group_template:
         raise ConfigError(f"--group-template {s.group_template!r} must contain {{user_id}} "
                           "(e.g. notifications.user.{user_id})")

@@ -14,7 +14,7 @@ from wsmonitor.checks_browser import browser_markdown, browser_report
 from wsmonitor.checks_delivery import channel_layer_report, timing_lines
 from wsmonitor.plans import Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
-from wsmonitor.samples import RedisSample, Sample
+from wsmonitor.samples import MIN_SAMPLES, RedisSample, Sample
 from wsmonitor.secrets import redact, redact_obj
 
 SYMBOLS = {"pass": "✔", "fail": "✖", "warn": "▲", "unknown": "?", "skipped": "–"}
@@ -59,7 +59,10 @@ def redis_section(history: Sequence[Sample], plan: Plan) -> dict[str, Any] | Non
     return {
         "reachable": last.ok,
         "latency_ms": None if w is None else {
-            "p50": round(w.p50, 3), "p95": round(w.p95, 3), "p99": round(w.p99, 3),
+            "p50": round(w.p50, 3),
+            # null below MIN_SAMPLES: too few pings for that percentile (samples says how many).
+            "p95": None if w.p95 is None else round(w.p95, 3),
+            "p99": None if w.p99 is None else round(w.p99, 3),
             "max": round(w.max, 3), "samples": w.samples},
         "connected_clients": info.connected_clients if info else None,
         "max_connections": cap,
@@ -209,8 +212,10 @@ def render_markdown(run: CheckRun) -> str:
     timings = timing_lines(run.history)
     if redis and redis["latency_ms"]:
         lat = redis["latency_ms"]
-        timings.insert(0, f"- Redis PING: p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 "
-                       f"{lat['p99']} ms, max {lat['max']} ms ({lat['samples']} pings)")
+        p95, p99 = (f"{lat[k]} ms" if lat[k] is not None else
+                    f"n too small (n < {MIN_SAMPLES[k]})" for k in ("p95", "p99"))
+        timings.insert(0, f"- Redis PING: p50 {lat['p50']} ms, p95 {p95}, p99 {p99}, max "
+                       f"{lat['max']} ms ({lat['samples']} pings)")
     if timings:
         lines += ["## Timings", "", *timings, ""]
     lines += browser_markdown(run.history)

@@ -134,7 +134,7 @@ def check_context(settings: Settings, engine: Engine | None = None,
         stale_by_probe=stale_by_probe,
         redis_budget_per_day=budget,
         own_commands_per_day=own,
-        extra={"channel_layer": channel_layer_facts(settings, only),
+        extra={"channel_layer": _delivery_wired(channel_layer_facts(settings, only), engine),
                "browser": browser_facts(settings, only)},
     )
 
@@ -147,6 +147,20 @@ def browser_facts(settings: Settings, only: set[str] | None = None) -> dict[str,
             "page_url": redact(settings.page_url) if settings.page_url else None,
             "url": redact(settings.url) if settings.url else None,
             "polling_path": settings.polling_path}
+
+
+def _delivery_wired(facts: Any, engine: Engine | None) -> Any:
+    """The facts, saying why there is no delivery when the engine's held socket carries no
+    delivery hook though the settings would wire one (the demo's plain layer)."""
+    if engine is None or facts.delivery is not None:
+        return facts
+    primary = engine.probes.get("handshake:token+origin")
+    if primary is None or not hasattr(primary, "on_open") or primary.on_open is not None:
+        return facts  # wired, or not a live probe (a replay's stand-in)
+    from dataclasses import replace
+
+    why = getattr(primary, "no_delivery", None) or "no delivery hook on the held socket"
+    return replace(facts, delivery=why)
 
 
 def token_facts(settings: Settings) -> TokenFacts | None:

@@ -31,13 +31,22 @@ class Sample:
         return out
 
 
+MIN_SAMPLES = {"p95": 20, "p99": 100}
+"""Fewest round trips a percentile is given from: below them p95 or p99 would be the maximum
+(or one of the few largest) under another name, so it is None and shown as "n too small"."""
+
+TOO_FEW = "n too small"
+"""How a percentile is shown when there are too few samples for it."""
+
+
 @dataclass(frozen=True, slots=True)
 class LatencyStats:
-    """Percentiles of PING round trips, in milliseconds."""
+    """Percentiles of PING round trips, in milliseconds (None: fewer samples than
+    `MIN_SAMPLES` asks for that percentile)."""
 
     p50: float
-    p95: float
-    p99: float
+    p95: float | None
+    p99: float | None
     max: float
     samples: int
 
@@ -52,7 +61,15 @@ class LatencyStats:
         def rank(p: float) -> float:
             return ordered[min(n - 1, max(0, int(-(-p * n // 100)) - 1))]
 
-        return cls(rank(50), rank(95), rank(99), ordered[-1], n)
+        return cls(rank(50), rank(95) if n >= MIN_SAMPLES["p95"] else None,
+                   rank(99) if n >= MIN_SAMPLES["p99"] else None, ordered[-1], n)
+
+    def shown(self, name: str, digits: int = 2) -> str:
+        """``p95``/``p99``/``p50``/``max`` formatted, or "n too small (n < 20)"."""
+        value = getattr(self, name)
+        if value is None:
+            return f"{TOO_FEW} (n < {MIN_SAMPLES[name]})"
+        return f"{value:.{digits}f}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,6 +156,27 @@ async def test_delivery_hook_group_sends_to_the_users_group(redis_server: Any) -
         await consumer.close_pools()
 
 
+async def test_delivery_uses_the_notify_type_and_carries_the_nonce_everywhere(
+        redis_server: Any) -> None:
+    """--notify-type picks the handler; the nonce is in whatever part a handler forwards."""
+    group = "notifications.user.43"
+    consumer = RedisChannelLayer(hosts=[redis_server.url])
+    channel = await consumer.new_channel()
+    await consumer.group_add(group, channel)
+    probe = ChannelLayerProbe(redis_server.url, group=group, notify_type="notification.message")
+    try:
+        await probe.deliver(nonce="n0nce42")
+        event = await asyncio.wait_for(consumer.receive(channel), 5)
+    finally:
+        await probe.close()
+        await consumer.close_pools()
+    assert event["type"] == "notification.message"
+    assert event["id"] == "n0nce42"
+    for key in ("message", "payload", "data", "notification", "content", "body"):
+        assert event[key]["id"] == "n0nce42" and event[key]["type"] == PROBE_MESSAGE_TYPE, key
+    assert json.loads(event["text"])["id"] == "n0nce42"
+
+
 async def test_delivery_to_an_empty_group_names_it(redis_server: Any) -> None:
     probe = ChannelLayerProbe(redis_server.url, group="alerts.42")
     try:

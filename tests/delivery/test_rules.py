@@ -150,13 +150,42 @@ def test_group_send_failure_takes_the_redis_remedy() -> None:
     assert d.status == "fail" and "did not finish" in d.summary
 
 
-def test_socket_closed_right_after_the_send_points_at_the_handler() -> None:
-    s = held(classification="closed-after-accept", close_code=1011, closed_at_s=0.05,
-             closed_by="server", held_s=0.05, notifications=0, first_notification_s=None,
-             message_types=("connection.ack",))
+def test_socket_closed_right_after_the_send_names_notify_type_not_the_app() -> None:
+    # The hold passed; then wsmonitor's group_send made the consumer close (no handler for
+    # its type): evidence about the notification alone, a warning naming --notify-type.
+    s = held(hook_at_s=2.0, delivery_close_code=1011, delivery_closed_at_s=2.03,
+             closed_by="server", closed_at_s=2.03, notifications=0, first_notification_s=None,
+             message_types=("connection.ack", "pong"))
+    r = judge(ctx(), hs=[s])
+    d = r["notification-delivery"]
+    assert d.status == "warn", d
+    assert "closed the socket (1011)" in d.summary and "'notify'" in d.summary
+    assert "--notify-type" in d.summary and "--notify-type" in d.remedy
+    assert "notification_message(self, event)" in d.remedy
+    assert "add" not in d.remedy.lower() and "give it" not in d.remedy
+    assert any("hold before it passed" in e for e in d.evidence), d.evidence
+    assert r["stays-open"].status == "pass", r["stays-open"]
+    named = judge(ctx(extra={"channel_layer": ChannelLayerFacts(
+        group=GROUP, notify_type="notification.message")}), hs=[s])["notification-delivery"]
+    assert "'notification.message'" in named.summary and named.status == "warn"
+    # A recording from when the notification went out during the hold: the same verdict.
+    old = held(classification="closed-after-accept", close_code=1011, closed_at_s=0.05,
+               closed_by="server", held_s=0.05, notifications=0, first_notification_s=None,
+               message_types=("connection.ack",))
+    d = judge(ctx(), hs=[old])["notification-delivery"]
+    assert d.status == "warn" and "closed the socket (1011)" in d.summary
+    assert "--notify-type" in d.remedy and "notify(self, event)" not in d.remedy
+
+
+def test_notification_recognised_by_its_id_in_any_shape() -> None:
+    # The handler forwarded its own shape (no wsmonitor.probe type): the id was seen.
+    s = held(message_types=("connection.ack", "pong", "notification"), notification_seen_s=2.012,
+             hook_at_s=2.0, first_notification_s=0.5)
     d = judge(ctx(), hs=[s])["notification-delivery"]
-    assert d.status == "fail" and "closed 1011" in d.summary
-    assert "notify(self, event)" in d.remedy
+    assert d.status == "pass" and d.summary == "delivered to the held socket in 12 ms", d
+    section = channel_layer_report({"handshake:token+origin": [s]})
+    assert section is not None and section["delivery"]["delivered"] is True
+    assert section["delivery"]["latency_ms"] == 12.0 and section["delivery"]["close_code"] is None
 
 
 def test_nothing_arriving_fails_and_another_message_warns() -> None:
@@ -192,3 +221,35 @@ def test_report_section_and_timings() -> None:
         "- Channel layer round trip: 1.6 ms (send 0.9 ms, receive 0.7 ms)",
         f"- Notification delivery: 8.0 ms from group_send to the socket (group `{GROUP}`)"]
     assert channel_layer_report({}) is None
+
+
+def _logs_with(message: str, at: float = NOW - 5) -> list[Any]:
+    from wsmonitor.probes.logs import LogEvent, LogsSample
+
+    event = LogEvent(at, "daphne.log", message, category="exception-in-app", severity="error")
+    return [LogsSample(probe="logs", at=NOW - 1, ok=True, source="file", target="daphne.log",
+                       events=(event,), by_category={"exception-in-app": 1},
+                       by_severity={"error": 1}, window_seconds=900.0, events_in_window=1,
+                       events_total=1)]
+
+
+def test_the_exception_wsmonitors_own_group_send_caused_is_not_a_consumer_error() -> None:
+    own = ("Exception inside application: No handler for message type notify\nTraceback (most "
+           "recent call last):\nValueError: No handler for message type notify")
+    c = ctx(logs_configured=True)
+    r = {x.id: x for x in evaluate(c, {"logs": _logs_with(own)}, NOW)}
+    assert r["consumer-errors"].status == "pass", r["consumer-errors"]
+    assert any("wsmonitor's own group_send" in e for e in r["consumer-errors"].evidence)
+    # Another type's missing handler is the app's own error: it still fails.
+    other = own.replace("type notify", "type notify.digest")
+    r = {x.id: x for x in evaluate(c, {"logs": _logs_with(other)}, NOW)}
+    assert r["consumer-errors"].status == "fail", r["consumer-errors"]
+    # With --notify-type set, the default type's error is no longer wsmonitor's.
+    named = ctx(logs_configured=True, extra={"channel_layer": ChannelLayerFacts(
+        group=GROUP, notify_type="notification.message")})
+    r = {x.id: x for x in evaluate(named, {"logs": _logs_with(own)}, NOW)}
+    assert r["consumer-errors"].status == "fail"
+    # Kiosk mode sends nothing: nothing is wsmonitor's doing.
+    r = {x.id: x for x in evaluate(ctx(logs_configured=True, kiosk=True),
+                                   {"logs": _logs_with(own)}, NOW)}
+    assert r["consumer-errors"].status == "fail"

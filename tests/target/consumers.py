@@ -4,10 +4,15 @@
 ``accept-then-close`` (101, then close code 4401). ``CONNECT_ERRORS``: ``close-4500`` (the
 runbook's Fix 3: an exception in connect() closes with 4500, before accept, so Daphne answers
 403) or ``raise`` (a consumer without Fix 3: the exception escapes and Daphne answers 500).
+
+Besides the runbook's ``notify`` handler, variants of the same consumer follow other apps'
+conventions (served under ``/ws/variants/<name>/``, see routing): their handlers are named
+differently and forward different shapes of the event; none has a ``notify`` handler.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -20,7 +25,9 @@ def notification_group_name(user_id) -> str:
     return f"notifications.user.{user_id}"
 
 
-class NotificationConsumer(AsyncJsonWebsocketConsumer):
+class BaseNotificationConsumer(AsyncJsonWebsocketConsumer):
+    """Connect, auth, group, ack and ping: everything but the notification handler."""
+
     async def connect(self):
         logger.info("WebSocket connection attempt from %s", self.scope.get("client"))
         user = self.scope.get("user")
@@ -55,5 +62,52 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
 
+
+
+class NotificationConsumer(BaseNotificationConsumer):
+    """The runbook's consumer: ``notify`` forwards ``event["message"]``."""
+
     async def notify(self, event):
         await self.send_json(event.get("message") or {"type": "notification"})
+
+
+class MessageConsumer(BaseNotificationConsumer):
+    """Handles ``notification.message`` only (Channels' docs' naming), forwarding
+    ``event["message"]``."""
+
+    async def notification_message(self, event):
+        await self.send_json(event["message"])
+
+
+class PayloadConsumer(BaseNotificationConsumer):
+    """Handles ``new.notification``, wrapping ``event["payload"]`` in a shape of its own."""
+
+    async def new_notification(self, event):
+        await self.send_json({"type": "notification", "payload": event["payload"]})
+
+
+class WholeEventConsumer(BaseNotificationConsumer):
+    """Handles ``broadcast``, forwarding the whole event."""
+
+    async def broadcast(self, event):
+        await self.send_json(event)
+
+
+class JsonStringConsumer(BaseNotificationConsumer):
+    """Handles ``push-data`` (a hyphen: Channels looks the handler up by name), sending
+    ``event["data"]`` as a JSON string nested in a JSON text frame."""
+
+    async def handle_push(self, event):
+        await self.send(text_data=json.dumps({"kind": "push", "data": json.dumps(event["data"])}))
+
+
+setattr(JsonStringConsumer, "push-data", JsonStringConsumer.handle_push)
+
+
+VARIANTS = {
+    "message": MessageConsumer,
+    "payload": PayloadConsumer,
+    "event": WholeEventConsumer,
+    "json-string": JsonStringConsumer,
+}
+"""The convention variants, by the path segment they are served under."""

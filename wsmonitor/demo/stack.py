@@ -329,6 +329,12 @@ class DemoStack:
         for i, probe in enumerate(probes):
             if hasattr(probe, "tokens"):
                 probe.tokens = tokens
+            if self.layer_kind == "plain redis" and getattr(probe, "on_open", None) is not None:
+                # The plain layer's wire format is its own: wsmonitor's channels_redis
+                # group_send cannot reach its sockets, so there is no delivery to probe.
+                probe.on_open = None
+                probe.no_delivery = ("the demo's plain channel layer has a wire format of its "
+                                     "own: channels_redis's group_send cannot reach it")
             if probe.name == "logs" and settings.log_file == self.log_file:
                 # The demo's log is new: nothing from before the start to show, and a short
                 # window so the check follows the fault switches.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import time
 import uuid
@@ -34,8 +35,13 @@ EXTRA_HINT = "install wsmonitor[channels]"
 """What to do when channels_redis is missing."""
 
 NOTIFY_EVENT_TYPE = "notify"
-"""The ``type`` of the group message: the consumer's handler method (``notify(self, event)``)
-forwards ``event["message"]`` to the socket, as the runbook's notification consumer does."""
+"""The default ``type`` of the group message (``--notify-type``): Channels dispatches it to the
+consumer's handler method (``notify(self, event)``), which forwards (part of) the event to the
+socket, as the runbook's notification consumer forwards ``event["message"]``."""
+
+FORWARDED_KEYS = ("message", "payload", "data", "notification", "content", "body")
+"""Keys of the group message that all carry the probe's notification: whichever one the
+consumer's handler forwards, the socket receives the notification's id."""
 
 PROBE_MESSAGE_TYPE = "wsmonitor.probe"
 """The ``type`` of the notification the socket should receive (``event["message"]``)."""
@@ -146,6 +152,8 @@ class ChannelLayerFacts:
     """Why notification delivery is not probed; None when it is."""
     group: str | None = None
     """The probe user's group."""
+    notify_type: str = NOTIFY_EVENT_TYPE
+    """The ``type`` of the delivery's ``group_send`` (``--notify-type``)."""
 
 
 @functools.cache
@@ -206,7 +214,12 @@ def channel_layer_facts(settings: Any, only: set[str] | None = None) -> ChannelL
         return ChannelLayerFacts(None, "not configured: give --url (the held socket receives "
                                  "the notification)")
     group, why = delivery_group(settings)
-    return ChannelLayerFacts(None, why, group)
+    return ChannelLayerFacts(None, why, group, notify_type(settings))
+
+
+def notify_type(settings: Any) -> str:
+    """``--notify-type`` (a settings object without it: the default)."""
+    return getattr(settings, "notify_type", None) or NOTIFY_EVENT_TYPE
 
 
 def layer_hosts(url: str, ca_file: str | None = None,
@@ -235,14 +248,16 @@ class ChannelLayerProbe:
             (None: no quota, run every `MIN_INTERVAL`).
         op_timeout: Seconds for each of send, receive and group_send.
         prefix: The channel layer's key prefix (channels_redis's default ``asgi``).
+        notify_type: The ``type`` of the delivery's ``group_send`` (``--notify-type``).
     """
 
     name = NAME
 
     def __init__(self, url: str, *, ca_file: str | None = None, group: str | None = None,
                  budget_per_day: float | None = None, op_timeout: float = DEFAULT_OP_TIMEOUT,
-                 prefix: str = "asgi") -> None:
+                 prefix: str = "asgi", notify_type: str = NOTIFY_EVENT_TYPE) -> None:
         self._url = url
+        self.notify_type = notify_type
         self.ca_file = ca_file
         self.group = group
         self.budget_per_day = budget_per_day
@@ -385,8 +400,17 @@ class ChannelLayerProbe:
 
     # --- delivery ----------------------------------------------------------------------------
 
-    async def deliver(self) -> None:
+    async def deliver(self, nonce: str | None = None) -> None:
         """The held socket's ``on_open`` hook: ``group_send`` a notification to its user's group.
+
+        The event's ``type`` is `notify_type`; the notification (type `PROBE_MESSAGE_TYPE`,
+        carrying `nonce` as its ``id``) goes under every key of `FORWARDED_KEYS`, and the
+        nonce at the top level too, so whatever the handler forwards (one of those keys, the
+        whole event, a JSON string of either) carries it: the socket looks for it anywhere in
+        a frame (see `notification_event`).
+
+        Args:
+            nonce: The id the held socket looks for (default: a fresh one).
 
         Raises (the handshake sample keeps what it raised as ``hook_error``):
             DeliveryNotDue: under a quota, the last delivery is more recent than the steady
@@ -413,11 +437,8 @@ class ChannelLayerProbe:
                 raise NoGroupMembers(f"group {group!r} has no member channel: no socket of "
                                      "this user is in it")
             self.own_commands += DELIVERY_COMMANDS - 1
-            message = {"type": PROBE_MESSAGE_TYPE, "sent_at": time.time(),
-                       "id": uuid.uuid4().hex}
-            await asyncio.wait_for(layer.group_send(group, {"type": NOTIFY_EVENT_TYPE,
-                                                            "message": message}),
-                                   self.op_timeout)
+            event = notification_event(self.notify_type, nonce or uuid.uuid4().hex)
+            await asyncio.wait_for(layer.group_send(group, event), self.op_timeout)
         except (NoGroupMembers, asyncio.CancelledError):
             raise
         except TimeoutError as exc:
@@ -436,6 +457,19 @@ class ChannelLayerProbe:
                                            time.time() - layer.group_expiry, "+inf"))
 
 
+def notification_event(event_type: str, nonce: str) -> dict[str, Any]:
+    """The delivery's group message: `event_type` for the handler, the notification (with
+    `nonce` as ``id``) under each of `FORWARDED_KEYS` and as a JSON string under ``text``, and
+    the nonce at the top level."""
+    message = {"type": PROBE_MESSAGE_TYPE, "id": nonce, "sent_at": time.time(),
+               "text": "wsmonitor delivery probe"}
+    event: dict[str, Any] = {"type": event_type, "id": nonce, "wsmonitor": nonce}
+    event.update({key: message for key in FORWARDED_KEYS})
+    # For handlers that send a string as it comes: send(text_data=event["text"]).
+    event["text"] = json.dumps(message)
+    return event
+
+
 def channel_layer_probe(settings: Any, only: set[str] | None = None) -> ChannelLayerProbe | None:
     """The probe the settings ask for; None when not configured, in kiosk mode, or when
     channels_redis is not installed (`channel_layer_facts` says why)."""
@@ -445,7 +479,7 @@ def channel_layer_probe(settings: Any, only: set[str] | None = None) -> ChannelL
     quota = settings.plan.daily_quota
     budget = None if quota is None else quota * settings.redis_budget / 100
     return ChannelLayerProbe(settings.redis_url, ca_file=settings.redis_ca, group=facts.group,
-                             budget_per_day=budget)
+                             budget_per_day=budget, notify_type=facts.notify_type)
 
 
 def wire_delivery(probe: ChannelLayerProbe, handshake_probes: Any) -> None:

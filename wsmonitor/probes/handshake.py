@@ -5,7 +5,9 @@ request on the raw stream, so every phase gets its own clock and the raw status 
 even when the answer is not a 101. After a 101 the bytes go to websockets' sans-I/O
 `ClientProtocol` (the same handshake validation and framing as ``websockets.connect``), and
 the socket is held open for the hold period: ``connection.ack``, protocol ping, the app's
-``{"type":"ping"}``, notifications and the close are recorded.
+``{"type":"ping"}``, notifications and the close are recorded. A delivery hook (a
+``group_send`` of wsmonitor's own) runs only once the hold has run its course, so that what it
+causes never counts against the hold.
 
 Four variants isolate the cause (Daphne answers Origin and auth rejections with the same 403):
 ``token+origin`` (what the browser does), ``no-token``, ``no-origin`` and ``wrong-origin``.
@@ -17,6 +19,7 @@ I/O only: no Textual here. Failures come back as samples; tokens never leave thi
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ipaddress
 import json
 import logging
@@ -122,8 +125,14 @@ _SENSITIVE_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-
                                 "www-authenticate", "x-api-key", "x-amz-security-token"})
 _USER_AGENT = f"wsmonitor/{__version__}"
 
-OnOpen = Callable[[], Awaitable[object]]
-"""A hook run once the socket is open during the hold (see `probe_handshake`)."""
+OnOpen = Callable[..., Awaitable[object]]
+"""A hook run on the held socket once its hold has run its course (see `probe_handshake`);
+called with ``nonce=`` when it takes that keyword (the id the socket then looks for)."""
+DELIVERY_WINDOW = 8.0
+"""Most seconds the held socket stays open after its hold for the hook's notification: the
+hook's own two channel-layer operations (3 s each at most) and some slack."""
+DELIVERY_WAIT = 2.0
+"""Seconds the socket waits for the notification once the hook has sent it."""
 OnUpgrade = Callable[["HandshakeSample"], None]
 """Takes the interim sample of a held socket (see `probe_handshake`)."""
 INTERIM_MIN_HOLD = 2.0
@@ -222,6 +231,14 @@ class HandshakeSample(Sample):
     first_notification_s: float | None = None
     """Seconds after the 101 when the first notification arrived (delivery latency is this
     less ``hook_at_s``)."""
+    notification_seen_s: float | None = None
+    """Seconds after the 101 when a frame carrying the hook's notification id arrived, in
+    whatever shape the app forwarded it (None: none did)."""
+    delivery_close_code: int | None = None
+    """Close code when the socket was closed after the hold, while the hook's notification was
+    awaited (1006: dropped): evidence about the notification, not about the hold."""
+    delivery_closed_at_s: float | None = None
+    """Seconds after the 101 when that close came."""
     interim: bool = False
     """Published at the 101 (once acknowledged), while the hold goes on: the handshake's
     figures are final, the hold's (held, pings, delivery) are not. The run's own sample, at
@@ -325,6 +342,8 @@ class _Attempt:
         self.message_types: list[str] = []
         self.close_frame_at: float | None = None
         self.hold_error: str | None = None
+        self.nonce = os.urandom(12).hex() if on_open is not None else None
+        """The id the hook's notification carries; looked for in every frame received."""
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -632,9 +651,6 @@ class _Attempt:
             settled = self.f.get("ack_received") or now - self.t_open >= ACK_WAIT
             if settled and self.on_upgrade is not None:
                 self._publish_interim()
-            if self.on_open is not None and self.hook_task is None and settled:
-                self.f["hook_at_s"] = round(now - self.t_open, 4)
-                self.hook_task = asyncio.create_task(self.on_open())
             if self.app_ping and self.app_ping_at is None and settled:
                 protocol.send_text(json.dumps({"type": "ping"}).encode())
                 self.app_ping_at = time.perf_counter()
@@ -643,16 +659,19 @@ class _Attempt:
                 self._eof()
                 break
             due = min(end, next_ping)
-            waiting = (self.app_ping and self.app_ping_at is None) or \
-                (self.on_open is not None and self.hook_task is None)
+            waiting = self.app_ping and self.app_ping_at is None
             if waiting and not self.f.get("ack_received"):
                 due = min(due, self.t_open + ACK_WAIT)
             await self._read_some(max(0.0, due - time.perf_counter()))
         if protocol.state is State.OPEN:
             # The hold ran its course: close politely, the socket stayed open.
             self.f["held_s"] = round(time.perf_counter() - self.t_open, 3)
+            if self.on_open is not None and self.hold > 0:
+                await self._deliver_after_hold()
+                if protocol.state is not State.OPEN:
+                    return "ok"
             self.f["closed_by"] = "client"
-            self.f["closed_at_s"] = self.f["held_s"]
+            self.f["closed_at_s"] = round(time.perf_counter() - self.t_open, 3)
             protocol.send_close(1000, "wsmonitor hold done")
             await self._flush()
             deadline = time.perf_counter() + CLOSE_TIMEOUT
@@ -689,6 +708,58 @@ class _Attempt:
         self.hold_error = (f"101, then {how} after {self.f['held_s']:.2f} s with code "
                            f"{code}{reason}{detail}")
         return "closed-after-accept"
+
+    # --- delivery, after the hold ------------------------------------------------------------
+
+    async def _deliver_after_hold(self) -> None:
+        """Run the hook (a ``group_send``) once the hold has run its course, and wait for its
+        notification: the hold judged the socket while it only waited and pinged, so a close
+        the notification causes (a consumer without a handler for its type closes 1011) is
+        evidence about the notification alone (``delivery_close_code``)."""
+        protocol = self.protocol
+        assert protocol is not None and self.on_open is not None
+        # A hold shorter than ACK_WAIT: let the consumer settle (join its group) first.
+        while protocol.state is State.OPEN and not self.f.get("ack_received") \
+                and time.perf_counter() < self.t_open + ACK_WAIT:
+            await self._read_some(self.t_open + ACK_WAIT - time.perf_counter())
+        if protocol.state is not State.OPEN:
+            return
+        start = time.perf_counter()
+        self.f["hook_at_s"] = round(start - self.t_open, 4)
+        task = self.hook_task = asyncio.create_task(self._call_hook())
+        deadline = start + DELIVERY_WINDOW
+        hook_over = False
+        while protocol.state is State.OPEN and "notification_seen_s" not in self.f:
+            now = time.perf_counter()
+            if task.done() and not hook_over:
+                hook_over = True
+                if task.cancelled() or task.exception() is not None:
+                    break  # nothing was sent: nothing to wait for
+                deadline = min(deadline, now + DELIVERY_WAIT)
+            if now >= deadline:
+                break
+            # Short reads while the hook runs, so its end is seen at once.
+            await self._read_some(deadline - now if hook_over else min(deadline - now, 0.05))
+        if protocol.state is not State.OPEN:
+            self._record_delivery_close()
+
+    async def _call_hook(self) -> object:
+        assert self.on_open is not None
+        try:
+            takes_nonce = "nonce" in inspect.signature(self.on_open).parameters
+        except (TypeError, ValueError):
+            takes_nonce = False
+        return await (self.on_open(nonce=self.nonce) if takes_nonce else self.on_open())
+
+    def _record_delivery_close(self) -> None:
+        protocol = self.protocol
+        assert protocol is not None
+        closed_at = self.close_frame_at or time.perf_counter()
+        rcvd = protocol.close_rcvd
+        self.f["delivery_close_code"] = int(rcvd.code) if rcvd is not None else 1006
+        self.f["delivery_closed_at_s"] = round(closed_at - self.t_open, 3)
+        self.f["closed_by"] = "server" if rcvd is not None else "drop"
+        self.f["closed_at_s"] = self.f["delivery_closed_at_s"]
 
     def _send_ping(self) -> None:
         assert self.protocol is not None
@@ -781,6 +852,9 @@ class _Attempt:
         if kind is not None and kind not in self.message_types \
                 and len(self.message_types) < _MAX_MESSAGE_TYPES:
             self.message_types.append(self.clean(kind)[:60])
+        if self.nonce is not None and self.nonce.encode() in data:
+            # The hook's notification, however the app's handler shaped it.
+            self.f.setdefault("notification_seen_s", round(now - self.t_open, 4))
         if kind == "connection.ack":
             self.f["ack_received"] = True
         elif kind == "pong" and self.app_ping_at is not None and "app_pong_ms" not in self.f:
@@ -800,7 +874,8 @@ class _Attempt:
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
-            self.f["hook_error"] = "the hook did not finish within the hold"
+            self.f["hook_error"] = ("the hook did not finish within the delivery window after "
+                                    "the hold")
         except Exception as exc:  # noqa: BLE001 - the hook's failure is data
             self.f["hook_error"] = self.clean(f"{type(exc).__name__}: {exc}")[:_MAX_LINE]
 
@@ -869,9 +944,11 @@ async def probe_handshake(url: str, *, variant: str = PRIMARY_VARIANT, origin: s
         ca_file: CA bundle to verify ``wss://`` against (a private CA).
         ssl_context: A ready TLS context (wins over ``ca_file``).
         probe: The sample's ``probe`` name (default ``handshake:<variant>``).
-        on_open: Awaited as a task once the socket is open and acknowledged (or `ACK_WAIT`
-            after the 101), during the hold: e.g. a channel-layer ``group_send`` whose
-            notification the sample then times. Cancelled when the hold ends.
+        on_open: Awaited as a task once the hold has run its course (the socket still open,
+            and acknowledged or `ACK_WAIT` after the 101): e.g. a channel-layer ``group_send``
+            whose notification the sample then times and recognises by the ``nonce=`` it is
+            given. The socket waits for it up to `DELIVERY_WINDOW`; a close meanwhile is
+            ``delivery_close_code``, not a failed hold. Cancelled when that window ends.
         on_upgrade: Called once the socket is open and acknowledged (or `ACK_WAIT` after the
             101), with an ``interim`` sample: a held socket's handshake is known long before
             its hold ends.
@@ -942,8 +1019,9 @@ class HandshakeProbe:
         self.publish_interim: OnUpgrade | None = None
         """Set by the engine (its ``publish``): the held ``token+origin`` socket's handshake
         is shown at the 101, not only when the hold ends."""
-        self.timeout = open_timeout + self.hold + 2 * CLOSE_TIMEOUT + 3
-        """Longest a run may take, seconds (the hold included)."""
+        self.timeout = open_timeout + self.hold + 2 * CLOSE_TIMEOUT + 3 + \
+            (ACK_WAIT + DELIVERY_WINDOW if primary else 0.0)
+        """Longest a run may take, seconds (the hold and the delivery after it included)."""
         self._ssl_context = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def interval(self, base: float) -> float:

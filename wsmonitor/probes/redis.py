@@ -36,6 +36,20 @@ WARMUP_INTERVAL = 10.0
 
 SECONDS_PER_DAY = 86_400
 
+WARMUP_PINGS = 1
+"""Untimed PINGs on each fresh connection: the first round trips on a new connection run
+cold code (connection set-up, the parser's first use) and are not Redis's latency."""
+
+QUIET_STEP = 0.002
+"""Seconds of each event-loop probe sleep while waiting for a quiet loop before a burst."""
+QUIET_LATE = 0.001
+"""A probe sleep that returns later than this is a busy loop (another probe's set-up, an
+import): a PING timed then would time the loop, not Redis."""
+QUIET_ROUNDS = 3
+"""Punctual probe sleeps in a row that make the loop quiet."""
+QUIET_MAX_WAIT = 0.5
+"""Most seconds a burst waits for a quiet loop (then it is taken anyway)."""
+
 UPSTASH_ERRORS = {
     "max concurrent connections exceeded": "plan-connections",
     "max daily request limit exceeded": "plan-quota",
@@ -158,6 +172,8 @@ class RedisProbe:
         self._db = int(parsed.db) if parsed.db.isdigit() else 0
         self._has_password = bool(parsed.password or parsed.username)
         self._window: deque[float] = deque(maxlen=window)
+        self.quiet_max_wait = QUIET_MAX_WAIT
+        """Most seconds a burst waits for a quiet event loop (0: never waits)."""
         self._client: aioredis.Redis | None = None
         self._name_denied = False
         self.own_commands = 0
@@ -251,6 +267,10 @@ class RedisProbe:
             # single_connection_client: the connection is made here, once.
             self.own_commands += self._connect_cost()
             await client.initialize()
+            for _ in range(WARMUP_PINGS):
+                # Warm-up, untimed: the new connection's first round trips run cold code.
+                self.own_commands += 1
+                await client.ping()
         except rexc.NoPermissionError:
             await _close_quietly(client)
             if self._name_denied:
@@ -285,6 +305,7 @@ class RedisProbe:
         windowed = False
         try:
             client = await self._ensure_client()
+            await quiet_loop(self.quiet_max_wait)
             for _ in range(self.burst):
                 self.own_commands += 1
                 t0 = time.perf_counter_ns()
@@ -354,6 +375,22 @@ class RedisProbe:
             server=self.server, tls=self.tls,
             **fields,  # type: ignore[arg-type]
         )
+
+
+async def quiet_loop(max_wait: float = QUIET_MAX_WAIT) -> float:
+    """Wait (up to `max_wait` seconds) until the event loop is quiet: `QUIET_ROUNDS` short
+    sleeps in a row each back within `QUIET_LATE` of their due time. A PING's round trip is
+    timed from the coroutine, so it includes every callback the loop runs before resuming it:
+    while other probes start (imports, TLS contexts, their first connections) that is the
+    loop's latency, not Redis's. Returns the seconds waited."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    punctual = 0
+    while punctual < QUIET_ROUNDS and loop.time() - start < max_wait:
+        due = loop.time() + QUIET_STEP
+        await asyncio.sleep(QUIET_STEP)
+        punctual = punctual + 1 if loop.time() - due <= QUIET_LATE else 0
+    return loop.time() - start
 
 
 def _int(value: object) -> int | None:

@@ -126,11 +126,16 @@ class RedisPane(Vertical, can_focus=True):
         compact = (self.content_size.width or 200) < 64
         lines: list[str] = []
         w = last.window
-        if w and compact:
+        if w and compact and w.p99 is None:
+            lines.append(f"[b]latency[/] p50 {w.p50:.2f} ms  p99 n too small "
+                         f"[$text-muted](n={w.samples})[/]")
+        elif w and compact:
             lines.append(f"[b]latency[/] p50 {w.p50:.2f}  p99 {w.p99:.2f} ms")
         elif w:
-            lines.append(f"[b]latency[/]  p50 {w.p50:.2f}  p95 {w.p95:.2f}  p99 {w.p99:.2f}  "
-                         f"max {w.max:.2f} ms  [$text-muted]({w.samples} pings)[/]")
+            # A percentile of too few pings would be the maximum under another name.
+            lines.append(f"[b]latency[/]  p50 {w.p50:.2f}  p95 {w.shown('p95')}  "
+                         f"p99 {w.shown('p99')}  max {w.max:.2f} ms  "
+                         f"[$text-muted]({w.samples} pings)[/]")
         info = next((s for s in reversed(samples) if s.info_ok), None)
         lines.append(self._connections(info, state.plan, compact))
         commands = self._commands(samples, state, compact)
