@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
     sample_age, stale_limit
+from wsmonitor.platform import front_refuses, idle_cut, idle_remedy, platform_of
 from wsmonitor.probes.handshake import MEANING, PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
@@ -201,6 +202,9 @@ def platform_websocket(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     evidence = tuple(describe(s, now) for s in v.values()) + facts
     at = max(s.at for s in v.values())
     classes = {s.classification for s in v.values()}
+    refused = front_refuses(platform_of(history, ctx.url_host, now), bool(classes & UPGRADED))
+    if refused is not None:
+        return CheckResult(cid, FAIL, refused[0], evidence + refused[1], refused[2], at)
     if classes & UPGRADED:
         return CheckResult(cid, PASS, "the platform passes the WebSocket upgrade (101 seen)",
                            evidence, "", at)
@@ -423,6 +427,11 @@ def stays_open(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) 
             4500: "The consumer's connect() failed: the logs show why (often group_add on "
                   "Redis).",
         }.get(code or 1006, "See the close reason and the service logs.")
+        quiet = idle_cut(p)
+        if quiet is not None:
+            meaning = f"cut after {quiet:.0f} s without traffic: an idle timeout on the path"
+            remedy = idle_remedy(platform_of({p.probe: [p]}, ctx.url_host, now,
+                                             max_age=float("inf")).front, quiet)
         return CheckResult(cid, FAIL, f"closed {code} after {p.closed_at_s or 0:.1f} s: {meaning}",
                            tuple(evidence), remedy, p.at)
     held = p.held_s or 0.0

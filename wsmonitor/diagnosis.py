@@ -42,7 +42,8 @@ from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, C
     Diagnosis
 from wsmonitor.checks_ws import APP_RUNNER_FACT, HANDSHAKE_REMEDY, PLATFORM_CUT, UNREACHABLE, \
     UPGRADED
-from wsmonitor.probes.handshake import PRIMARY_VARIANT, HandshakeSample
+from wsmonitor.platform import Platform, front_verdict, idle_verdict
+from wsmonitor.probes.handshake import PRIMARY_VARIANT, STALL_MIN_S, HandshakeSample
 from wsmonitor.samples import Sample
 
 LAYERS = ("none", "platform", "proxy", "origin", "auth", "consumer", "channel-layer", "redis",
@@ -251,7 +252,10 @@ class _Evidence:
     def __init__(self, results: Sequence[CheckResult],
                  variants: Mapping[str, HandshakeSample], app_runner: bool,
                  service_down: bool, log_categories: Mapping[str, int],
-                 sig: Signals, signals_given: bool = True) -> None:
+                 sig: Signals, signals_given: bool = True,
+                 platform: Platform | None = None) -> None:
+        self.platform = platform or Platform()
+        app_runner = app_runner or self.platform.front == "app-runner"
         self.by_id = {r.id: r for r in results}
         self.results = results
         self.variants = variants
@@ -332,7 +336,7 @@ def diagnose(results: Sequence[CheckResult],
              variants: Mapping[str, HandshakeSample] | None = None,
              *, app_runner: bool = False, service_down: bool = False,
              log_categories: Mapping[str, int] | None = None,
-             signals: Signals | None = None) -> Diagnosis:
+             signals: Signals | None = None, platform: Platform | None = None) -> Diagnosis:
     """Name the broken layer.
 
     Args:
@@ -344,11 +348,12 @@ def diagnose(results: Sequence[CheckResult],
         log_categories: Non-zero counts per log category over the logs window.
         signals: What the history adds (how the failure began, the service's view, Redis
             recovering); see `signals`.
+        platform: What answers in front of the app (`wsmonitor.platform`): read first.
     """
     e = _Evidence(results, variants or {}, app_runner, service_down, log_categories or {},
-                  signals or Signals(), signals is not None)
-    for rule in (_plan_limit, _unreachable, _upgrade_blocked, _bad_gateway, _recovering,
-                 _redis, _handshake, _after_handshake):
+                  signals or Signals(), signals is not None, platform)
+    for rule in (_front, _plan_limit, _unreachable, _upgrade_blocked, _bad_gateway,
+                 _recovering, _redis, _handshake, _after_handshake):
         verdict = rule(e)
         if verdict is not None:
             return verdict
@@ -356,6 +361,12 @@ def diagnose(results: Sequence[CheckResult],
 
 
 # --- the rules, in the order an expert reads the evidence ------------------------------------
+
+
+def _front(e: _Evidence) -> Diagnosis | None:
+    """The front first: App Runner cannot upgrade whatever the status; an error the proxy made
+    itself is the proxy's, never the app's (`wsmonitor.platform.front_verdict`)."""
+    return front_verdict(e.platform, e.p, bool(e.classes & UPGRADED), e.redis_failing)
 
 
 def _plan_limit(e: _Evidence) -> Diagnosis | None:
@@ -573,7 +584,10 @@ def _stalled(e: _Evidence, p: HandshakeSample) -> Diagnosis:
     return Diagnosis("channel-layer", f"connect() hangs until Daphne's 5 s timeout ({seen}"
                      f"{when.strip()}): not an auth or Origin answer — the consumer waits on "
                      "the channel layer.", HANDSHAKE_REMEDY["connect-stalled"],
-                     ("handshake-101", "redis-reachable"))
+                     ("handshake-101", "redis-reachable"),
+                     # Redis out of view: the stall points there without proof.
+                     confidence="confirmed" if e.redis_failing or e.redis_here_ok
+                     else "likely")
 
 
 def _server_error(e: _Evidence, p: HandshakeSample) -> Diagnosis:
@@ -594,11 +608,41 @@ def _server_error(e: _Evidence, p: HandshakeSample) -> Diagnosis:
                          "(Channels answers an unknown WebSocket path with 500).",
                          "Read the traceback in the service logs; check that --url's path is "
                          "in the URLRouter.", ("handshake-101", "redis-reachable"))
+    likely = _likely_channel_layer(e, p)
+    if likely is not None:
+        return likely
     return Diagnosis("unknown", f"The handshake fails with {p.status}: an exception in "
                      "connect() — Redis lost, the consumer's own bug, or an unknown path — and "
                      "nothing here tells which.", "Give --redis-url (or deploy "
                      "/api/redis-health/) to see Redis, and --log-file/--log-group for the "
                      "traceback.", ("handshake-101", "redis-reachable", "consumer-errors"))
+
+
+def _likely_channel_layer(e: _Evidence, p: HandshakeSample) -> Diagnosis | None:
+    """A 5xx with Redis out of view, where the evidence still points at the channel layer
+    (``likely``): the rejected variants are answered 403 at once — Origin and auth run and
+    answer — so what fails is past them, where connect() calls ``group_add``; or the 5xx came
+    after redis-py's 5 s socket timeout (uvicorn and hypercorn answer a hung ``group_add``
+    so, FACTS.md)."""
+    rejected = [s for name, s in e.variants.items() if name != PRIMARY_VARIANT
+                and s.classification == "forbidden"]
+    slow = p.elapsed_s is not None and p.elapsed_s >= STALL_MIN_S
+    if not rejected and not slow:
+        return None
+    confirm = ("Confirm with --redis-url (Redis as the service uses it) or the service's "
+               "/api/redis-health/; the traceback in the service logs (--log-file/--log-group) "
+               "names the call.")
+    if slow:
+        why = (f"it came {p.elapsed_s:.1f} s after the request — redis-py's 5 s socket "
+               "timeout on a channel-layer call that hung")
+    else:
+        why = (f"the rejected variants ({', '.join(sorted(s.variant for s in rejected))}) are "
+               "answered 403 at once, so Origin and auth work and what fails comes after them: "
+               "connect()'s group_add on the channel layer")
+    return Diagnosis("channel-layer", f"The handshake fails with {p.status} and Redis is out of "
+                     f"view, but {why}. Likely the channel layer (Redis); confirm with "
+                     "--redis-url.", confirm, ("handshake-101", "redis-reachable"),
+                     confidence="likely")
 
 
 def _closed(e: _Evidence, p: HandshakeSample) -> Diagnosis:
@@ -607,6 +651,9 @@ def _closed(e: _Evidence, p: HandshakeSample) -> Diagnosis:
         return Diagnosis("auth", "The socket opens, then the consumer rejects the token "
                          "(4401).", e.rem("jwt-valid", "stays-open"), ("jwt-valid", "stays-open"))
     if code == 1006:
+        idle = idle_verdict(e.platform, p) if not e.app_runner else None
+        if idle is not None:
+            return idle
         if e.app_runner:
             return Diagnosis("platform", f"Open sockets are dropped without a close frame: "
                              f"{APP_RUNNER_FACT}.", e.rem("stays-open"), ("stays-open",))

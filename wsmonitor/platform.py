@@ -22,10 +22,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsmonitor.plans import Figure, _figure
 from wsmonitor.samples import Sample
+
+if TYPE_CHECKING:
+    from wsmonitor.checks import Diagnosis
 
 FRONTS = ("app-runner", "envoy", "alb", "cloudfront", "api-gateway", "cloudflare", "nginx",
           "haproxy", "caddy", "none", "unknown")
@@ -264,7 +267,9 @@ class Platform:
     upgrades_refused: bool = False
     """Every upgrade seen was refused by the front itself (never reached the app)."""
     front_error: str | None = None
-    """The newest ``token+origin`` answer, when the front made it itself (its meaning)."""
+    """The newest ``token+origin`` answer, when the front made it itself (what it is)."""
+    front_error_by: str | None = None
+    """The front that made it (``haproxy``, ``alb`` …)."""
 
     @property
     def info(self) -> Front | None:
@@ -274,7 +279,7 @@ class Platform:
     def to_dict(self) -> dict[str, Any]:
         return {"front": self.front, "app_server": self.app_server,
                 "evidence": list(self.evidence), "upgrades_refused": self.upgrades_refused,
-                "front_error": self.front_error}
+                "front_error": self.front_error, "front_error_by": self.front_error_by}
 
     @property
     def line(self) -> str:
@@ -338,7 +343,8 @@ def fingerprint(samples: Iterable[Sample], host: str | None = None) -> Platform:
     made = made_by_front(newest) if newest is not None else None
     return Platform(front=front, app_server=app[0] if app else "unknown",
                     evidence=tuple(dict.fromkeys(evidence)), upgrades_refused=refused,
-                    front_error=made[1] if made else None)
+                    front_error=made[1] if made else None,
+                    front_error_by=made[0] if made else None)
 
 
 PLATFORM_PROBES = ("handshake:", "http:")
@@ -390,3 +396,99 @@ def idle_remedy(front: str, quiet_s: float) -> str:
         f"every {max(1.0, quiet_s * 0.5):.0f} s from the client"
     specific = info.idle_fix if info is not None and info.idle_fix else ""
     return f"{ping}, or lengthen the idle timeout on the path. {specific}".strip()
+
+
+# --- what the diagnosis and the checks read -------------------------------------------------
+
+def app_runner_fix() -> str:
+    """The runbook's Fix 1, up to date (``fronts.toml`` ``[app-runner].fix``)."""
+    info = front_info("app-runner")
+    return info.fix if info is not None else ""
+
+
+def front_verdict(pf: Platform, primary: Sample | None, upgraded: bool,
+                  redis_failing: bool = False) -> Diagnosis | None:
+    """The verdict the front decides before any application-level reading of a status
+    (SPEC: Diagnosis, "Platform first"); None when the front decides nothing.
+
+    Args:
+        pf: The fingerprint.
+        primary: The newest ``token+origin`` sample.
+        upgraded: Some variant got a 101 (then the front passes upgrades).
+        redis_failing: Redis is seen failing too (said, never decisive here).
+    """
+    from wsmonitor.checks import Diagnosis
+
+    also = " Redis is failing too: see redis-reachable once this is fixed." \
+        if redis_failing else ""
+    checks = ("platform-websocket", "handshake-101")
+    answer = _answer_text(primary)
+    if pf.front == "app-runner" and not upgraded:
+        return Diagnosis("platform", f"App Runner answers the upgrade ({answer}): it has no "
+                         "WebSocket support, so no socket can ever open there, whatever the "
+                         f"status says.{also}", app_runner_fix(), checks)
+    if pf.front_error is None or primary is None:
+        return None
+    by = pf.front_error_by or pf.front
+    info = front_info(by)
+    if pf.upgrades_refused and by == "envoy":
+        envoy = front_info("envoy")
+        return Diagnosis("platform", f"Envoy refuses every upgrade itself ({pf.front_error}): "
+                         "App Runner's front does exactly this (no WebSocket support), as does "
+                         "an Envoy without upgrade_configs. Confirm with plain HTTP (--api-base): "
+                         "App Runner passes it with server: envoy and "
+                         f"x-envoy-upstream-service-time.{also}",
+                         f"{app_runner_fix()} If this Envoy is your own: "
+                         f"{envoy.fix if envoy else ''}", checks, confidence="likely")
+    if getattr(primary, "status", None) in (101, None):
+        return None
+    return Diagnosis("proxy", f"The {info.title if info else by} in front answers {answer} "
+                     f"itself ({pf.front_error}): it cannot reach the app; the app's own "
+                     f"layers are not in view.{also}",
+                     info.proxy_error if info else "Check that the app behind the proxy runs.",
+                     ("handshake-101", "platform-websocket"))
+
+
+def front_refuses(pf: Platform, upgraded: bool) -> tuple[str, tuple[str, ...], str] | None:
+    """``platform-websocket``'s failure when the front itself cannot or does not pass the
+    upgrade: (summary, evidence lines, remedy); None when it is not known to refuse."""
+    if upgraded:
+        return None
+    if pf.front == "app-runner":
+        info = front_info("app-runner")
+        return ("App Runner cannot pass the WebSocket upgrade (no WebSocket support)",
+                pf.evidence + (info.facts() if info else ()), app_runner_fix())
+    if pf.upgrades_refused:
+        info = front_info(pf.front_error_by or pf.front)
+        return (f"the front refuses every upgrade itself: {pf.front_error}",
+                pf.evidence + (info.facts() if info else ()),
+                (info.fix if info and info.fix else "Configure the front to pass upgrades."))
+    return None
+
+
+def idle_verdict(pf: Platform, primary: Sample) -> Diagnosis | None:
+    """A held socket dropped after a quiet spell: an idle timeout on the path (``proxy``),
+    with the time found and the remedy; None when the drop was not an idle cut."""
+    from wsmonitor.checks import Diagnosis
+
+    quiet = idle_cut(primary)
+    if quiet is None:
+        return None
+    who = front_info(pf.front)
+    where = f" ({who.title})" if who is not None else ""
+    default = ""
+    if who is not None and who.idle_timeout_s.value is not None:
+        default = f"; its default is {who.idle_timeout_s.value} s"
+    return Diagnosis("proxy", f"Open sockets are cut after {quiet:.0f} s without traffic "
+                     f"(1006, no close frame): an idle timeout on the path{where}"
+                     f"{default}.", idle_remedy(pf.front, quiet), ("stays-open",))
+
+
+def _answer_text(s: Sample | None) -> str:
+    if s is None:
+        return "no answer yet"
+    line = getattr(s, "status_line", None)
+    if line:
+        return line
+    status = getattr(s, "status", None)
+    return str(status) if status else str(getattr(s, "classification", "no status line"))

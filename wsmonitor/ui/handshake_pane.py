@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -12,6 +13,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from wsmonitor.checks_ws import attempts
+from wsmonitor.platform import platform_of
 from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
@@ -76,6 +78,7 @@ class HandshakePane(Vertical, can_focus=True):
         yield Static("waiting for the first handshake…", id="hs-rows")
         yield Static("", id="hs-hold")
         yield Static("", id="hs-http")
+        yield Static("", id="hs-front")
 
     def on_mount(self) -> None:
         self.border_title = "WebSocket"
@@ -121,6 +124,7 @@ class HandshakePane(Vertical, can_focus=True):
         set_text(self.query_one("#hs-rows", Static), "\n".join(rows))
         set_text(self.query_one("#hs-hold", Static), self._hold_line(p, width))
         set_text(self.query_one("#hs-http", Static), self._http_line(state, width))
+        set_text(self.query_one("#hs-front", Static), front_line(state))
         self.set_class(failing, "-failing")
         self._subtitle(newest, state)
 
@@ -182,6 +186,19 @@ class HandshakePane(Vertical, can_focus=True):
         if not parts:
             return ""
         return "[b]http[/]  " + "  ".join(parts)
+
+
+def front_line(state: HandshakePaneState) -> str:
+    """``front: nginx · app: daphne``: what answers in front of the app (empty while nothing
+    is known)."""
+    try:
+        host = urlsplit(state.endpoint).hostname
+    except ValueError:
+        host = None
+    pf = platform_of(state.history, host, state.now)
+    if pf.front == "unknown" and pf.app_server == "unknown":
+        return ""
+    return f"[$text-muted]{escape(pf.line)}[/]"
 
 
 COLUMNS: tuple[tuple[str, int], ...] = (
