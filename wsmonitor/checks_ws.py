@@ -428,10 +428,10 @@ def stays_open(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) 
                   "Redis).",
         }.get(code or 1006, "See the close reason and the service logs.")
         quiet = idle_cut(p)
-        if quiet is not None:
+        front = platform_of({p.probe: [p]}, ctx.url_host, now, max_age=float("inf")).front
+        if quiet is not None and front != "none":
             meaning = f"cut after {quiet:.0f} s without traffic: an idle timeout on the path"
-            remedy = idle_remedy(platform_of({p.probe: [p]}, ctx.url_host, now,
-                                             max_age=float("inf")).front, quiet)
+            remedy = idle_remedy(front, quiet)
         return CheckResult(cid, FAIL, f"closed {code} after {p.closed_at_s or 0:.1f} s: {meaning}",
                            tuple(evidence), remedy, p.at)
     held = p.held_s or 0.0

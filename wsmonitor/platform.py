@@ -472,7 +472,10 @@ def idle_verdict(pf: Platform, primary: Sample) -> Diagnosis | None:
     from wsmonitor.checks import Diagnosis
 
     quiet = idle_cut(primary)
-    if quiet is None:
+    if quiet is None or pf.front == "none":
+        # With the app server answering directly there is no path to time out: uvicorn drops
+        # (1006) a socket whose consumer died, 5 s after the last traffic when channels_redis
+        # times out (FACTS.md), which is no idle timeout.
         return None
     who = front_info(pf.front)
     where = f" ({who.title})" if who is not None else ""
