@@ -429,7 +429,7 @@ def stays_open(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) 
         }.get(code or 1006, "See the close reason and the service logs.")
         quiet = idle_cut(p)
         front = platform_of({p.probe: [p]}, ctx.url_host, now, max_age=float("inf")).front
-        if quiet is not None and front != "none":
+        if quiet is not None:
             meaning = f"cut after {quiet:.0f} s without traffic: an idle timeout on the path"
             remedy = idle_remedy(front, quiet)
         return CheckResult(cid, FAIL, f"closed {code} after {p.closed_at_s or 0:.1f} s: {meaning}",

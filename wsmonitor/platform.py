@@ -394,7 +394,9 @@ def idle_remedy(front: str, quiet_s: float) -> str:
     info = front_info(front)
     ping = f"Send a ping (protocol ping, or the app's {{\"type\":\"ping\"}}) more often than " \
         f"every {max(1.0, quiet_s * 0.5):.0f} s from the client"
-    specific = info.idle_fix if info is not None and info.idle_fix else ""
+    specific = info.idle_fix if info is not None and info.idle_fix else (
+        "nginx: proxy_read_timeout; HAProxy: timeout tunnel; an ALB: idle_timeout (60 s by "
+        "default).")
     return f"{ping}, or lengthen the idle timeout on the path. {specific}".strip()
 
 
@@ -472,18 +474,23 @@ def idle_verdict(pf: Platform, primary: Sample) -> Diagnosis | None:
     from wsmonitor.checks import Diagnosis
 
     quiet = idle_cut(primary)
-    if quiet is None or pf.front == "none":
-        # With the app server answering directly there is no path to time out: uvicorn drops
-        # (1006) a socket whose consumer died, 5 s after the last traffic when channels_redis
-        # times out (FACTS.md), which is no idle timeout.
+    if quiet is None:
         return None
     who = front_info(pf.front)
-    where = f" ({who.title})" if who is not None else ""
+    if who is None:
+        # No front identified: HAProxy passes the app's headers unchanged, so a path can hide
+        # one; but uvicorn also drops (1006) a socket whose consumer died, 5 s after the last
+        # traffic when channels_redis times out (FACTS.md). Likely, with what would confirm.
+        return Diagnosis("proxy", f"Open sockets are cut after {quiet:.0f} s without traffic "
+                         "(1006, no close frame): likely an idle timeout on the path (no proxy "
+                         "identified: HAProxy, for one, shows no header of its own). Confirm: "
+                         f"a socket that pings more often than every {quiet:.0f} s stays open.",
+                         idle_remedy(pf.front, quiet), ("stays-open",), confidence="likely")
     default = ""
-    if who is not None and who.idle_timeout_s.value is not None:
+    if who.idle_timeout_s.value is not None:
         default = f"; its default is {who.idle_timeout_s.value} s"
     return Diagnosis("proxy", f"Open sockets are cut after {quiet:.0f} s without traffic "
-                     f"(1006, no close frame): an idle timeout on the path{where}"
+                     f"(1006, no close frame): an idle timeout on the path ({who.title})"
                      f"{default}.", idle_remedy(pf.front, quiet), ("stays-open",))
 
 

@@ -177,7 +177,6 @@ backend app
             conf = f"""{{
   admin off
   auto_https off
-  persist_config off
 }}
 http://127.0.0.1:{self.port} {{
   reverse_proxy {up}
