@@ -408,6 +408,8 @@ def _unreachable(e: _Evidence) -> Diagnosis | None:
     if p is None or p.classification not in UNREACHABLE:
         return None
     c = p.classification
+    if c == "timeout" and _rejected_at_once(e):
+        return None  # the app answers the others at once: connect() hangs (see _handshake)
     if e.redis_here_kind in ("refused", "dns", "timeout", "probe-timeout"):
         return Diagnosis("unknown", f"Neither the endpoint ({c}) nor Redis "
                          f"({e.redis_here_kind}) can be reached from here: the fault may be "
@@ -548,6 +550,11 @@ def _handshake(e: _Evidence) -> Diagnosis | None:
         return _closed(e, p)
     if c == "forbidden":
         return _forbidden(e, p)
+    if c in ("no-status-line", "timeout") and not e.redis_here_ok \
+            and e.sig.service_redis is not True:
+        likely = _likely_channel_layer(e, p)
+        if likely is not None:
+            return likely
     if c == "no-status-line":
         # Only the primary is cut (the other variants got answers from the app): connect()
         # ran and the connection died without an answer.
@@ -624,11 +631,22 @@ def _likely_channel_layer(e: _Evidence, p: HandshakeSample) -> Diagnosis | None:
     answer — so what fails is past them, where connect() calls ``group_add``; or the 5xx came
     after redis-py's 5 s socket timeout (uvicorn and hypercorn answer a hung ``group_add``
     so, FACTS.md)."""
-    rejected = [s for name, s in e.variants.items() if name != PRIMARY_VARIANT
-                and s.classification == "forbidden"]
+    rejected = _rejected_at_once(e)
+    hung = p.classification in ("no-status-line", "timeout")
     slow = p.elapsed_s is not None and p.elapsed_s >= STALL_MIN_S
-    if not rejected and not slow:
+    if not rejected and not (slow and not hung):
         return None
+    if hung:
+        when = f" {p.elapsed_s:.1f} s after the request" if p.elapsed_s else ""
+        return Diagnosis("channel-layer", f"The authenticated handshake gets no answer ("
+                         f"{p.classification}{when}) while the rejected variants get 403 at "
+                         "once: connect() hangs past Origin and auth — uvicorn drops it at its "
+                         "10 s handshake timeout, hypercorn waits for redis-py's socket "
+                         "timeout — most likely on the channel layer's group_add. Confirm with "
+                         "--redis-url.", "Check Redis as the service sees it (--redis-url, "
+                         "/api/redis-health/); set a socket_timeout on the channel layer so "
+                         "connect() fails instead of hanging.",
+                         ("handshake-101", "redis-reachable"), confidence="likely")
     confirm = ("Confirm with --redis-url (Redis as the service uses it) or the service's "
                "/api/redis-health/; the traceback in the service logs (--log-file/--log-group) "
                "names the call.")
@@ -643,6 +661,12 @@ def _likely_channel_layer(e: _Evidence, p: HandshakeSample) -> Diagnosis | None:
                      f"view, but {why}. Likely the channel layer (Redis); confirm with "
                      "--redis-url.", confirm, ("handshake-101", "redis-reachable"),
                      confidence="likely")
+
+
+def _rejected_at_once(e: _Evidence) -> list[HandshakeSample]:
+    """The other variants the app answered 403 at once (Origin and auth run and answer)."""
+    return [s for name, s in e.variants.items() if name != PRIMARY_VARIANT
+            and s.classification == "forbidden"]
 
 
 def _closed(e: _Evidence, p: HandshakeSample) -> Diagnosis:
