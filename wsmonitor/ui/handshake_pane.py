@@ -78,7 +78,7 @@ class HandshakePane(Vertical, can_focus=True):
         yield Static("waiting for the first handshake…", id="hs-rows")
         yield Static("", id="hs-hold")
         yield Static("", id="hs-http")
-        yield Static("", id="hs-front")
+        yield Static("", id="hs-front")  # shown once the front or the app server is known
 
     def on_mount(self) -> None:
         self.border_title = "WebSocket"
@@ -124,7 +124,12 @@ class HandshakePane(Vertical, can_focus=True):
         set_text(self.query_one("#hs-rows", Static), "\n".join(rows))
         set_text(self.query_one("#hs-hold", Static), self._hold_line(p, width))
         set_text(self.query_one("#hs-http", Static), self._http_line(state, width))
-        set_text(self.query_one("#hs-front", Static), front_line(state))
+        # A short screen keeps its rows for the variants and the panes below.
+        front = "" if short else front_line(state)
+        widget = self.query_one("#hs-front", Static)
+        set_text(widget, front)
+        if widget.display != bool(front):
+            widget.display = bool(front)
         self.set_class(failing, "-failing")
         self._subtitle(newest, state)
 
