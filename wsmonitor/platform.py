@@ -49,6 +49,14 @@ IDLE_MIN_S = 2.0
 """A drop this long after the last traffic either way is an idle cut, not a crash: a consumer
 or a lost Redis closes sockets while they are busy or at once."""
 
+REDIS_TIMEOUT_RACE = (4.0, 6.5)
+"""Seconds of quiet after which a Channels app on redis-py 8 without a socket_timeout loses
+its consumer (FACTS.md: ~5 s, channels_redis#422): uvicorn then drops the socket (1006)."""
+
+QUIET_HOLD_S = 130.0
+"""A quiet hold long enough to outlast the idle timeouts in ``fronts.toml`` that a socket
+commonly meets (ALB 60 s, Cloudflare's 120 s read timeout, nginx's 60 s)."""
+
 PROXY_BODIES: tuple[tuple[str, str], ...] = (
     ("no server is available to handle this request", "haproxy"),
     ("the server returned an invalid or incomplete response", "haproxy"),
@@ -270,6 +278,9 @@ class Platform:
     """The newest ``token+origin`` answer, when the front made it itself (what it is)."""
     front_error_by: str | None = None
     """The front that made it (``haproxy``, ``alb`` …)."""
+    idle_timeout_s: float | None = None
+    """How long the newest held socket lived without traffic before the path cut it
+    (`idle_cut`), when that is how it ended."""
 
     @property
     def info(self) -> Front | None:
@@ -279,7 +290,8 @@ class Platform:
     def to_dict(self) -> dict[str, Any]:
         return {"front": self.front, "app_server": self.app_server,
                 "evidence": list(self.evidence), "upgrades_refused": self.upgrades_refused,
-                "front_error": self.front_error, "front_error_by": self.front_error_by}
+                "front_error": self.front_error, "front_error_by": self.front_error_by,
+                "idle_timeout_s": self.idle_timeout_s}
 
     @property
     def line(self) -> str:
@@ -294,6 +306,7 @@ def fingerprint(samples: Iterable[Sample], host: str | None = None) -> Platform:
         samples: Handshake and HTTP samples (others are ignored), oldest first.
         host: The ``--url`` host name.
     """
+    samples = list(samples)
     answers = [a for a in (Answer.of(s) for s in samples) if a is not None]
     evidence: list[str] = []
     seen: dict[str, str] = {}
@@ -341,10 +354,15 @@ def fingerprint(samples: Iterable[Sample], host: str | None = None) -> Platform:
         evidence.append(app[1])
     newest = next((a for a in reversed(answers) if a.where == "upgrade token+origin"), None)
     made = made_by_front(newest) if newest is not None else None
+    held = [s for s in samples if getattr(s, "variant", None) == "token+origin"
+            and getattr(s, "classification", None) in ("ok", "closed-after-accept")]
+    idle = idle_cut(held[-1]) if held else None
+    if idle is not None:
+        evidence.append(f"a held socket was cut after {idle:.0f} s without traffic (1006)")
     return Platform(front=front, app_server=app[0] if app else "unknown",
                     evidence=tuple(dict.fromkeys(evidence)), upgrades_refused=refused,
                     front_error=made[1] if made else None,
-                    front_error_by=made[0] if made else None)
+                    front_error_by=made[0] if made else None, idle_timeout_s=idle)
 
 
 PLATFORM_PROBES = ("handshake:", "http:")
@@ -387,6 +405,16 @@ def idle_cut(sample: Sample) -> float | None:
                getattr(sample, "last_tx_s", None) or 0.0)
     quiet = closed - last
     return round(quiet, 1) if quiet >= IDLE_MIN_S else None
+
+
+def quiet_hold_options(hold: float = QUIET_HOLD_S) -> dict[str, Any]:
+    """`wsmonitor.probes.handshake.probe_handshake` arguments of a quiet hold: one protocol
+    ping at the 101, then nothing from the probe — no app ping, no further pings — so the
+    socket lives exactly as long as the path lets a quiet socket live (the server's own pings,
+    Daphne's every 20 s, still count: they keep real sockets alive too). `idle_cut` reads the
+    result like any held sample. For the held-socket probe to run now and then (it costs the
+    service one socket for `hold` seconds), never in place of the stays-open hold."""
+    return {"hold": hold, "ping_interval": hold + 1.0, "app_ping": False}
 
 
 def idle_remedy(front: str, quiet_s: float) -> str:
@@ -477,6 +505,16 @@ def idle_verdict(pf: Platform, primary: Sample) -> Diagnosis | None:
     if quiet is None:
         return None
     who = front_info(pf.front)
+    if pf.front == "none" and pf.app_server == "uvicorn" and \
+            REDIS_TIMEOUT_RACE[0] <= quiet <= REDIS_TIMEOUT_RACE[1]:
+        return Diagnosis("channel-layer", f"uvicorn drops open sockets (1006) {quiet:.0f} s "
+                         "after the last traffic, with no proxy in front: its consumer dies "
+                         "when channels_redis's 5 s BZPOPMIN races redis-py 8's 5 s default "
+                         "socket_timeout (channels_redis#422). Confirm in the service logs: "
+                         "'TimeoutError: Timeout reading from …'.",
+                         "Set socket_timeout above 5 s on the channel layer's Redis "
+                         "(?socket_timeout=30 on the URL in CHANNEL_LAYERS).", ("stays-open",),
+                         confidence="likely")
     if who is None:
         # No front identified: HAProxy passes the app's headers unchanged, so a path can hide
         # one; but uvicorn also drops (1006) a socket whose consumer died, 5 s after the last

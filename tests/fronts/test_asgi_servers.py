@@ -62,3 +62,32 @@ async def test_connect_stalled_on_redis_is_channel_layer_under_each_server(
     finally:
         app.asgi.stop()
         app.redis.stop()
+
+
+async def test_uvicorn_without_a_socket_timeout_drops_sockets_channel_layer(
+        tmp_path_factory: pytest.TempPathFactory, target_db: tuple[Path, str]) -> None:
+    # FACTS.md: redis-py 8's 5 s socket_timeout races channels_redis's BZPOPMIN; uvicorn
+    # then drops the held socket (1006) ~5 s after the last traffic. No proxy is in front,
+    # so it is not an idle timeout.
+    from tests.handshake.processes import RedisProcess
+
+    from .conftest import App
+    from .servers import AsgiProcess
+
+    work = tmp_path_factory.mktemp("uvicorn-race")
+    redis = RedisProcess(work)
+    redis.start()
+    asgi = AsgiProcess("uvicorn", work, db=target_db[0], redis_url=redis.url)
+    try:
+        asgi.start()
+        from tests.handshake.processes import SECRET_KEY
+
+        app = App(asgi, redis, target_db[1], SECRET_KEY)
+        d, r, pf = await judged(only="handshake", hold=9.0, **app.flags())
+        assert r["stays-open"].status == "fail" and "1006" in r["stays-open"].summary
+        assert pf.front == "none" and pf.app_server == "uvicorn", pf
+        assert d.layer == "channel-layer" and d.confidence == "likely", d
+        assert "socket_timeout" in d.remedy
+    finally:
+        asgi.stop()
+        redis.stop()

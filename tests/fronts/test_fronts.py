@@ -122,3 +122,20 @@ async def test_envoy_upgrades_alone_are_likely_platform(app: App, fronts: list) 
     assert r["platform-websocket"].status == "fail"
     assert d.layer == "platform" and d.confidence == "likely", d
     assert "--api-base" in d.summary
+
+
+async def test_a_quiet_hold_measures_how_long_a_quiet_socket_lives(app: App, fronts: list,
+                                                                   tmp_path: Path) -> None:
+    from wsmonitor.platform import fingerprint, idle_cut, quiet_hold_options
+    from wsmonitor.probes.handshake import probe_handshake
+    from wsmonitor.tokens import mint_access_token
+
+    f = front(fronts, "nginx", tmp_path, app.port, read_timeout=3)
+    s = await probe_handshake(f.url, origin=f.base, token=mint_access_token(
+        app.secret_key, app.user_id), **quiet_hold_options(8.0))
+    assert s.classification == "closed-after-accept" and s.close_code == 1006, s
+    assert s.pings_sent == 1 and not s.app_ping_sent
+    quiet = idle_cut(s)
+    assert quiet is not None and 2.5 <= quiet <= 4.5, (quiet, s)
+    pf = fingerprint([s])
+    assert pf.front == "nginx" and pf.idle_timeout_s == quiet
