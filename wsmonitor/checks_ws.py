@@ -202,9 +202,14 @@ def platform_websocket(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     evidence = tuple(describe(s, now) for s in v.values()) + facts
     at = max(s.at for s in v.values())
     classes = {s.classification for s in v.values()}
-    refused = front_refuses(platform_of(history, ctx.url_host, now), bool(classes & UPGRADED))
+    pf = platform_of(history, ctx.url_host, now)
+    refused = front_refuses(pf, bool(classes & UPGRADED))
     if refused is not None:
         return CheckResult(cid, FAIL, refused[0], evidence + refused[1], refused[2], at)
+    if pf.front_error is not None and not classes & UPGRADED:
+        return CheckResult(cid, UNKNOWN, f"a proxy answers itself ({pf.front_error}): cannot "
+                           "tell whether upgrades pass", evidence + pf.evidence,
+                           "See handshake-101.", at)
     if classes & UPGRADED:
         return CheckResult(cid, PASS, "the platform passes the WebSocket upgrade (101 seen)",
                            evidence, "", at)

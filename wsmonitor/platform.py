@@ -381,7 +381,9 @@ def platform_of(history: Mapping[str, Sequence[Sample]], host: str | None,
     for name, samples in history.items():
         if not name.startswith(PLATFORM_PROBES):
             continue
-        picked.extend(s for s in samples[-RECENT:] if now - s.at <= max_age
+        tail = samples[-RECENT:] if isinstance(samples, (list, tuple)) \
+            else list(samples)[-RECENT:]
+        picked.extend(s for s in tail if now - s.at <= max_age
                       and not getattr(s, "interim", False))
     picked.sort(key=lambda s: s.at)
     return fingerprint(picked, host)
