@@ -5,6 +5,7 @@ path that kills quiet sockets is ``proxy`` with the timeout found."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,9 @@ async def test_nginx_short_read_timeout_is_proxy_with_the_timeout_found(
     assert stays.status == "fail" and "without traffic" in stays.summary, stays
     assert "proxy_read_timeout" in stays.remedy
     assert d.layer == "proxy", d
-    assert "cut after 4 s without traffic" in d.summary, d
+    # nginx's clock starts at its last read, ours when the probe read the same bytes: a loaded
+    # host shortens what is measured a little, never lengthens it.
+    assert re.search(r"cut after [34] s without traffic", d.summary), d
     assert "nginx" in d.summary and "ping" in d.remedy
 
 
@@ -66,7 +69,7 @@ async def test_haproxy_tunnel_timeout_is_proxy_with_the_timeout_found(
     d, r, pf = await judged(**app.flags(f.base), hold=9.0)
     assert r["stays-open"].status == "fail", r["stays-open"]
     assert d.layer == "proxy", d
-    assert "cut after 3 s without traffic" in d.summary, d
+    assert re.search(r"cut after [23] s without traffic", d.summary), d
     # HAProxy shows no header of its own: the path hides it, so the verdict is likely.
     assert pf.front == "none" and d.confidence == "likely", (pf, d)
     assert "timeout tunnel" in d.remedy
