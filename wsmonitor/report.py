@@ -172,7 +172,8 @@ def render_json(run: CheckRun) -> str:
 
 def render_text(run: CheckRun) -> str:
     d = run.diagnosis
-    lines = [f"Diagnosis: {d.layer} — {d.summary}"]
+    likely = " (likely)" if d.confidence == "likely" else ""
+    lines = [f"Diagnosis: {d.layer}{likely} — {d.summary}"]
     if d.remedy:
         lines.append(f"  first: {d.remedy}")
     lines.append("")
@@ -207,7 +208,8 @@ def render_markdown(run: CheckRun) -> str:
         f"{run.plan.quota_text})",
         f"- **Front:** {_platform_md(run)}",
         f"- **wsmonitor:** {__version__}", "",
-        f"## Diagnosis: `{d.layer}`", "", d.summary, "",
+        f"## Diagnosis: `{d.layer}`" + (" (likely)" if d.confidence == "likely" else ""), "",
+        d.summary, "",
         f"**Do first:** {d.remedy}" if d.remedy else "", "",
         "## Checks", "",
         "| | check | status | summary |", "|---|---|---|---|",
