@@ -36,7 +36,7 @@ banner, so one odd sample never flips it between two layers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
     Diagnosis
@@ -606,9 +606,10 @@ def _server_error(e: _Evidence, p: HandshakeSample) -> Diagnosis:
     onset = e.sig.onset
     if onset is not None and onset.classification == "closed-after-accept" \
             and onset.close_code == 1011:
-        return Diagnosis("channel-layer", f"Open sockets were closed 1011 and new handshakes "
-                         f"now fail with {p.status}: the consumer lost its channel layer.",
-                         HANDSHAKE_REMEDY["server-error"], ("stays-open", "handshake-101"))
+        return _unconfirmed(e, Diagnosis(
+            "channel-layer", f"Open sockets were closed 1011 and new handshakes now fail with "
+            f"{p.status}: the consumer lost its channel layer.",
+            HANDSHAKE_REMEDY["server-error"], ("stays-open", "handshake-101")))
     if e.redis_verified:
         return Diagnosis("consumer", f"The handshake fails with {p.status} while Redis works: "
                          "an exception in the consumer's connect(), or no route for the path "
@@ -663,6 +664,15 @@ def _likely_channel_layer(e: _Evidence, p: HandshakeSample) -> Diagnosis | None:
                      confidence="likely")
 
 
+def _unconfirmed(e: _Evidence, d: Diagnosis) -> Diagnosis:
+    """A channel-layer verdict read from the sockets alone is ``likely`` unless the logs or
+    the service's own view back it; the summary then says what would confirm it."""
+    if e.logs_failing or e.sig.service_redis is False or e.st("channel-layer") == FAIL:
+        return d
+    return replace(d, confidence="likely", summary=d.summary + " Confirm with --redis-url "
+                   "(or the service's /api/redis-health/) and the service logs.")
+
+
 def _rejected_at_once(e: _Evidence) -> list[HandshakeSample]:
     """The other variants the app answered 403 at once (Origin and auth run and answer)."""
     return [s for name, s in e.variants.items() if name != PRIMARY_VARIANT
@@ -696,9 +706,10 @@ def _closed(e: _Evidence, p: HandshakeSample) -> Diagnosis:
                              f"the logs show the consumer raising: "
                              f"{e.summary('consumer-errors')}.", e.rem("consumer-errors"),
                              ("stays-open", "consumer-errors"))
-        return Diagnosis("channel-layer", "Open sockets are closed 1011 (server error): the "
-                         "consumer loses its channel layer.", e.rem("stays-open"),
-                         ("stays-open",) + (("consumer-errors",) if layer else ()))
+        return _unconfirmed(e, Diagnosis(
+            "channel-layer", "Open sockets are closed 1011 (server error): the consumer loses "
+            "its channel layer.", e.rem("stays-open"),
+            ("stays-open",) + (("consumer-errors",) if layer else ())))
     return Diagnosis("consumer", f"The consumer closes open sockets ({code}).",
                      e.rem("stays-open"), ("stays-open",))
 
@@ -712,12 +723,12 @@ def _forbidden(e: _Evidence, p: HandshakeSample) -> Diagnosis:
     onset = e.sig.onset
     if onset is not None and onset.classification == "closed-after-accept" \
             and onset.close_code == 1011 and e.sig.service_redis is not True:
-        return Diagnosis("channel-layer", "Open sockets were closed 1011, and new handshakes "
-                         "are now refused 403 before accept(): the consumer's error close (the "
-                         "runbook's 4500) after losing its channel layer, not Origin or auth.",
-                         "Check Redis as the service sees it (/api/redis-health/, "
-                         "--redis-url) and the service logs for connect() errors.",
-                         ("stays-open", "handshake-101", "allowed-hosts"))
+        return _unconfirmed(e, Diagnosis(
+            "channel-layer", "Open sockets were closed 1011, and new handshakes are now "
+            "refused 403 before accept(): the consumer's error close (the runbook's 4500) after "
+            "losing its channel layer, not Origin or auth.", "Check Redis as the service sees "
+            "it (/api/redis-health/, --redis-url) and the service logs for connect() errors.",
+            ("stays-open", "handshake-101", "allowed-hosts")))
     if e.st("allowed-hosts") != FAIL:
         return Diagnosis("unknown", "403 on the handshake: Origin or auth cannot be told "
                          "apart with this evidence.", e.rem("allowed-hosts"),
