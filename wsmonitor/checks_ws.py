@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 
 from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
     sample_age, stale_limit
-from wsmonitor.platform import front_refuses, idle_cut, idle_remedy, platform_of
+from wsmonitor.platform import app_runner_fix, front_refuses, idle_cut, idle_remedy, \
+    platform_of
 from wsmonitor.probes.handshake import MEANING, PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
@@ -196,8 +197,7 @@ def platform_websocket(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     if not v:
         if apprunner:
             return CheckResult(cid, WARN, "App Runner: no WebSocket support is documented",
-                               facts, "Move the WebSocket service behind an ALB (ECS Express "
-                               "Mode, Fargate) — App Runner cannot upgrade.")
+                               facts, app_runner_fix())
         return _waiting(cid)
     evidence = tuple(describe(s, now) for s in v.values()) + facts
     at = max(s.at for s in v.values())
@@ -220,8 +220,7 @@ def platform_websocket(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     if classes <= PLATFORM_CUT:
         cut = "closes the connection before any status line" if "no-status-line" in classes \
             else "answers plain HTTP without upgrading"
-        remedy = ("App Runner cannot pass WebSockets: run the ASGI service on ECS Express Mode "
-                  "(Fargate + ALB) or behind API Gateway's WebSocket API." if apprunner else
+        remedy = (app_runner_fix() if apprunner else
                   HANDSHAKE_REMEDY["not-upgraded" if "not-upgraded" in classes
                                    else "no-status-line"])
         return CheckResult(cid, FAIL, f"the upgrade is blocked: the platform {cut}", evidence,

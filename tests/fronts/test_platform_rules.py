@@ -140,3 +140,17 @@ def test_every_front_has_its_limits_with_a_date_and_a_source() -> None:
     assert fronts["alb"].idle_timeout_s.value == 60
     assert fronts["api-gateway"].idle_timeout_s.value == 600
     assert fronts["api-gateway"].max_connection_s.value == 7200
+
+
+def test_the_websocket_pane_line_names_front_and_app() -> None:
+    from wsmonitor.ui.handshake_pane import HandshakePaneState, front_line
+
+    def state(history: dict) -> HandshakePaneState:
+        return HandshakePaneState(history=history, endpoint="wss://app.example.com/ws/",
+                                  interval=5.0, stale_after=60.0, paused=False, now=3.0)
+
+    nginx = shake(101, "Switching Protocols", (("Server", "nginx/1.22.1"),))
+    uvicorn = get(200, (("server", "uvicorn"),))
+    line = front_line(state({"handshake:token+origin": [nginx], "http:redis-health": [uvicorn]}))
+    assert "front: nginx · app: uvicorn" in line
+    assert front_line(state({})) == ""  # nothing known yet: no line
