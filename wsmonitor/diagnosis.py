@@ -432,11 +432,16 @@ def _upgrade_blocked(e: _Evidence) -> Diagnosis | None:
     if e.app_runner:
         return Diagnosis("platform", f"The platform cannot upgrade: {APP_RUNNER_FACT}." + also,
                          e.rem("platform-websocket"), checks)
+    info = e.platform.info
     if "no-status-line" not in e.classes:
         server = e.p.server or "something"
         status = e.p.status_line or str(e.p.status)
-        return Diagnosis("proxy", f"Plain HTTP answers the upgrade ({server}: {status}): a "
+        # A known front says what to configure (CloudFront's Sec-WebSocket-* forwarding, nginx's
+        # Upgrade headers); API Gateway's REST and HTTP APIs cannot upgrade at all: platform.
+        layer = "platform" if e.platform.front == "api-gateway" else "proxy"
+        return Diagnosis(layer, f"Plain HTTP answers the upgrade ({server}: {status}): a "
                          "proxy drops the Upgrade headers (or the path is wrong)." + also,
+                         info.fix if info is not None and info.fix else
                          e.rem("platform-websocket", "handshake-101"), checks)
     return Diagnosis("platform", "The platform or load balancer cuts the WebSocket upgrade "
                      "before any status line." + also, e.rem("platform-websocket"), checks)

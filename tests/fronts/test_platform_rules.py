@@ -154,3 +154,19 @@ def test_the_websocket_pane_line_names_front_and_app() -> None:
     line = front_line(state({"handshake:token+origin": [nginx], "http:redis-health": [uvicorn]}))
     assert "front: nginx · app: uvicorn" in line
     assert front_line(state({})) == ""  # nothing known yet: no line
+
+
+@pytest.mark.parametrize(("headers", "layer", "fix"), [
+    ((("Via", "1.1 x.cloudfront.net (CloudFront)"), ("X-Amz-Cf-Id", "i")), "proxy",
+     "Sec-WebSocket-Key"),
+    ((("x-amzn-RequestId", "r"), ("x-amz-apigw-id", "a")), "platform", "WebSocket API"),
+    ((("Server", "nginx/1.22.1"),), "proxy", "proxy_set_header Upgrade"),
+])
+def test_a_known_front_answering_plain_http_names_its_own_fix(headers: tuple, layer: str,
+                                                              fix: str) -> None:
+    variants = {v: shake(404, "Not Found", headers, "not found", variant=v)
+                for v in ("token+origin", "no-token", "no-origin", "wrong-origin")}
+    pf = fingerprint(list(variants.values()))
+    d = diagnose([], variants, platform=pf)
+    assert d.layer == layer, d
+    assert fix in d.remedy, d
