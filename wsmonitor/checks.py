@@ -484,13 +484,13 @@ def big(n: float | None) -> str:
 def diagnose(results: Sequence[CheckResult], variants: Mapping[str, Sample] | None = None,
              *, app_runner: bool = False, service_down: bool = False,
              log_categories: Mapping[str, int] | None = None,
-             signals: object = None) -> Diagnosis:
+             signals: object = None, platform: object = None) -> Diagnosis:
     """The layer most likely broken (see `wsmonitor.diagnosis`)."""
     from wsmonitor.diagnosis import diagnose as _diagnose
 
     return _diagnose(results, variants, app_runner=app_runner,  # type: ignore[arg-type]
                      service_down=service_down, log_categories=log_categories,
-                     signals=signals)  # type: ignore[arg-type]
+                     signals=signals, platform=platform)  # type: ignore[arg-type]
 
 
 LOG_REMEDY = {

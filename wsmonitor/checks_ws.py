@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 
 from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
     sample_age, stale_limit
+from wsmonitor.platform import app_runner_fix, front_refuses, idle_cut, idle_remedy, \
+    platform_of
 from wsmonitor.probes.handshake import MEANING, PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
@@ -200,12 +202,19 @@ def platform_websocket(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     if not v:
         if apprunner:
             return CheckResult(cid, WARN, "App Runner: no WebSocket support is documented",
-                               facts, "Move the WebSocket service behind an ALB (ECS Express "
-                               "Mode, Fargate) — App Runner cannot upgrade.")
+                               facts, app_runner_fix())
         return _waiting(cid)
     evidence = tuple(describe(s, now) for s in v.values()) + facts
     at = max(s.at for s in v.values())
     classes = {s.classification for s in v.values()}
+    pf = platform_of(history, ctx.url_host, now)
+    refused = front_refuses(pf, bool(classes & UPGRADED))
+    if refused is not None:
+        return CheckResult(cid, FAIL, refused[0], evidence + refused[1], refused[2], at)
+    if pf.front_error is not None and not classes & UPGRADED:
+        return CheckResult(cid, UNKNOWN, f"a proxy answers itself ({pf.front_error}): cannot "
+                           "tell whether upgrades pass", evidence + pf.evidence,
+                           "See handshake-101.", at)
     if classes & UPGRADED:
         return CheckResult(cid, PASS, "the platform passes the WebSocket upgrade (101 seen)",
                            evidence, "", at)
@@ -216,8 +225,7 @@ def platform_websocket(ctx: CheckContext, v: Mapping[str, HandshakeSample],
     if classes <= PLATFORM_CUT:
         cut = "closes the connection before any status line" if "no-status-line" in classes \
             else "answers plain HTTP without upgrading"
-        remedy = ("App Runner cannot pass WebSockets: run the ASGI service on ECS Express Mode "
-                  "(Fargate + ALB) or behind API Gateway's WebSocket API." if apprunner else
+        remedy = (app_runner_fix() if apprunner else
                   HANDSHAKE_REMEDY["not-upgraded" if "not-upgraded" in classes
                                    else "no-status-line"])
         return CheckResult(cid, FAIL, f"the upgrade is blocked: the platform {cut}", evidence,
@@ -461,6 +469,11 @@ def stays_open(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float) 
             4500: "The consumer's connect() failed: the logs show why (often group_add on "
                   "Redis).",
         }.get(code or 1006, "See the close reason and the service logs.")
+        quiet = idle_cut(p)
+        front = platform_of({p.probe: [p]}, ctx.url_host, now, max_age=float("inf")).front
+        if quiet is not None:
+            meaning = f"cut after {quiet:.0f} s without traffic: an idle timeout on the path"
+            remedy = idle_remedy(front, quiet)
         return CheckResult(cid, FAIL, f"closed {code} after {p.closed_at_s or 0:.1f} s: {meaning}",
                            tuple(evidence), remedy, p.at)
     held = p.held_s or 0.0

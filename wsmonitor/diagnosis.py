@@ -36,13 +36,14 @@ banner, so one odd sample never flips it between two layers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
     Diagnosis
 from wsmonitor.checks_ws import APP_RUNNER_FACT, HANDSHAKE_REMEDY, PLATFORM_CUT, UNREACHABLE, \
     UPGRADED
-from wsmonitor.probes.handshake import PRIMARY_VARIANT, HandshakeSample
+from wsmonitor.platform import Platform, front_verdict, idle_verdict
+from wsmonitor.probes.handshake import PRIMARY_VARIANT, STALL_MIN_S, HandshakeSample
 from wsmonitor.samples import Sample
 
 LAYERS = ("none", "platform", "proxy", "origin", "auth", "consumer", "channel-layer", "redis",
@@ -262,7 +263,10 @@ class _Evidence:
     def __init__(self, results: Sequence[CheckResult],
                  variants: Mapping[str, HandshakeSample], app_runner: bool,
                  service_down: bool, log_categories: Mapping[str, int],
-                 sig: Signals, signals_given: bool = True) -> None:
+                 sig: Signals, signals_given: bool = True,
+                 platform: Platform | None = None) -> None:
+        self.platform = platform or Platform()
+        app_runner = app_runner or self.platform.front == "app-runner"
         self.by_id = {r.id: r for r in results}
         self.results = results
         self.variants = variants
@@ -343,7 +347,7 @@ def diagnose(results: Sequence[CheckResult],
              variants: Mapping[str, HandshakeSample] | None = None,
              *, app_runner: bool = False, service_down: bool = False,
              log_categories: Mapping[str, int] | None = None,
-             signals: Signals | None = None) -> Diagnosis:
+             signals: Signals | None = None, platform: Platform | None = None) -> Diagnosis:
     """Name the broken layer.
 
     Args:
@@ -355,11 +359,12 @@ def diagnose(results: Sequence[CheckResult],
         log_categories: Non-zero counts per log category over the logs window.
         signals: What the history adds (how the failure began, the service's view, Redis
             recovering); see `signals`.
+        platform: What answers in front of the app (`wsmonitor.platform`): read first.
     """
     e = _Evidence(results, variants or {}, app_runner, service_down, log_categories or {},
-                  signals or Signals(), signals is not None)
-    for rule in (_plan_limit, _unreachable, _upgrade_blocked, _bad_gateway, _recovering,
-                 _redis, _handshake, _after_handshake, _browser_only):
+                  signals or Signals(), signals is not None, platform)
+    for rule in (_front, _plan_limit, _unreachable, _upgrade_blocked, _bad_gateway,
+                 _recovering, _redis, _handshake, _after_handshake, _browser_only):
         verdict = rule(e)
         if verdict is not None:
             return verdict
@@ -367,6 +372,12 @@ def diagnose(results: Sequence[CheckResult],
 
 
 # --- the rules, in the order an expert reads the evidence ------------------------------------
+
+
+def _front(e: _Evidence) -> Diagnosis | None:
+    """The front first: App Runner cannot upgrade whatever the status; an error the proxy made
+    itself is the proxy's, never the app's (`wsmonitor.platform.front_verdict`)."""
+    return front_verdict(e.platform, e.p, bool(e.classes & UPGRADED), e.redis_failing)
 
 
 def _plan_limit(e: _Evidence) -> Diagnosis | None:
@@ -408,6 +419,8 @@ def _unreachable(e: _Evidence) -> Diagnosis | None:
     if p is None or p.classification not in UNREACHABLE:
         return None
     c = p.classification
+    if c == "timeout" and _rejected_at_once(e):
+        return None  # the app answers the others at once: connect() hangs (see _handshake)
     if e.redis_here_kind in ("refused", "dns", "timeout", "probe-timeout"):
         return Diagnosis("unknown", f"Neither the endpoint ({c}) nor Redis "
                          f"({e.redis_here_kind}) can be reached from here: the fault may be "
@@ -430,11 +443,16 @@ def _upgrade_blocked(e: _Evidence) -> Diagnosis | None:
     if e.app_runner:
         return Diagnosis("platform", f"The platform cannot upgrade: {APP_RUNNER_FACT}." + also,
                          e.rem("platform-websocket"), checks)
+    info = e.platform.info
     if "no-status-line" not in e.classes:
         server = e.p.server or "something"
         status = e.p.status_line or str(e.p.status)
-        return Diagnosis("proxy", f"Plain HTTP answers the upgrade ({server}: {status}): a "
+        # A known front says what to configure (CloudFront's Sec-WebSocket-* forwarding, nginx's
+        # Upgrade headers); API Gateway's REST and HTTP APIs cannot upgrade at all: platform.
+        layer = "platform" if e.platform.front == "api-gateway" else "proxy"
+        return Diagnosis(layer, f"Plain HTTP answers the upgrade ({server}: {status}): a "
                          "proxy drops the Upgrade headers (or the path is wrong)." + also,
+                         info.fix if info is not None and info.fix else
                          e.rem("platform-websocket", "handshake-101"), checks)
     return Diagnosis("platform", "The platform or load balancer cuts the WebSocket upgrade "
                      "before any status line." + also, e.rem("platform-websocket"), checks)
@@ -550,6 +568,11 @@ def _handshake(e: _Evidence) -> Diagnosis | None:
         return _closed(e, p)
     if c == "forbidden":
         return _forbidden(e, p)
+    if c in ("no-status-line", "timeout") and not e.redis_here_ok \
+            and e.sig.service_redis is not True:
+        likely = _likely_channel_layer(e, p)
+        if likely is not None:
+            return likely
     if c == "no-status-line":
         # Only the primary is cut (the other variants got answers from the app): connect()
         # ran and the connection died without an answer.
@@ -586,7 +609,10 @@ def _stalled(e: _Evidence, p: HandshakeSample) -> Diagnosis:
     return Diagnosis("channel-layer", f"connect() hangs until Daphne's 5 s timeout ({seen}"
                      f"{when.strip()}): not an auth or Origin answer — the consumer waits on "
                      "the channel layer.", HANDSHAKE_REMEDY["connect-stalled"],
-                     ("handshake-101", "redis-reachable"))
+                     ("handshake-101", "redis-reachable"),
+                     # Redis out of view: the stall points there without proof.
+                     confidence="confirmed" if e.redis_failing or e.redis_here_ok
+                     else "likely")
 
 
 def _server_error(e: _Evidence, p: HandshakeSample) -> Diagnosis:
@@ -598,20 +624,77 @@ def _server_error(e: _Evidence, p: HandshakeSample) -> Diagnosis:
     onset = e.sig.onset
     if onset is not None and onset.classification == "closed-after-accept" \
             and onset.close_code == 1011:
-        return Diagnosis("channel-layer", f"Open sockets were closed 1011 and new handshakes "
-                         f"now fail with {p.status}: the consumer lost its channel layer.",
-                         HANDSHAKE_REMEDY["server-error"], ("stays-open", "handshake-101"))
+        return _unconfirmed(e, Diagnosis(
+            "channel-layer", f"Open sockets were closed 1011 and new handshakes now fail with "
+            f"{p.status}: the consumer lost its channel layer.",
+            HANDSHAKE_REMEDY["server-error"], ("stays-open", "handshake-101")))
     if e.redis_verified:
         return Diagnosis("consumer", f"The handshake fails with {p.status} while Redis works: "
                          "an exception in the consumer's connect(), or no route for the path "
                          "(Channels answers an unknown WebSocket path with 500).",
                          "Read the traceback in the service logs; check that --url's path is "
                          "in the URLRouter.", ("handshake-101", "redis-reachable"))
+    likely = _likely_channel_layer(e, p)
+    if likely is not None:
+        return likely
     return Diagnosis("unknown", f"The handshake fails with {p.status}: an exception in "
                      "connect() — Redis lost, the consumer's own bug, or an unknown path — and "
                      "nothing here tells which.", "Give --redis-url (or deploy "
                      "/api/redis-health/) to see Redis, and --log-file/--log-group for the "
                      "traceback.", ("handshake-101", "redis-reachable", "consumer-errors"))
+
+
+def _likely_channel_layer(e: _Evidence, p: HandshakeSample) -> Diagnosis | None:
+    """A 5xx with Redis out of view, where the evidence still points at the channel layer
+    (``likely``): the rejected variants are answered 403 at once — Origin and auth run and
+    answer — so what fails is past them, where connect() calls ``group_add``; or the 5xx came
+    after redis-py's 5 s socket timeout (uvicorn and hypercorn answer a hung ``group_add``
+    so, FACTS.md)."""
+    rejected = _rejected_at_once(e)
+    hung = p.classification in ("no-status-line", "timeout")
+    slow = p.elapsed_s is not None and p.elapsed_s >= STALL_MIN_S
+    if not rejected and not (slow and not hung):
+        return None
+    if hung:
+        when = f" {p.elapsed_s:.1f} s after the request" if p.elapsed_s else ""
+        return Diagnosis("channel-layer", f"The authenticated handshake gets no answer ("
+                         f"{p.classification}{when}) while the rejected variants get 403 at "
+                         "once: connect() hangs past Origin and auth — uvicorn drops it at its "
+                         "10 s handshake timeout, hypercorn waits for redis-py's socket "
+                         "timeout — most likely on the channel layer's group_add. Confirm with "
+                         "--redis-url.", "Check Redis as the service sees it (--redis-url, "
+                         "/api/redis-health/); set a socket_timeout on the channel layer so "
+                         "connect() fails instead of hanging.",
+                         ("handshake-101", "redis-reachable"), confidence="likely")
+    confirm = ("Confirm with --redis-url (Redis as the service uses it) or the service's "
+               "/api/redis-health/; the traceback in the service logs (--log-file/--log-group) "
+               "names the call.")
+    if slow:
+        why = (f"it came {p.elapsed_s:.1f} s after the request — redis-py's 5 s socket "
+               "timeout on a channel-layer call that hung")
+    else:
+        why = (f"the rejected variants ({', '.join(sorted(s.variant for s in rejected))}) are "
+               "answered 403 at once, so Origin and auth work and what fails comes after them: "
+               "connect()'s group_add on the channel layer")
+    return Diagnosis("channel-layer", f"The handshake fails with {p.status} and Redis is out of "
+                     f"view, but {why}. Likely the channel layer (Redis); confirm with "
+                     "--redis-url.", confirm, ("handshake-101", "redis-reachable"),
+                     confidence="likely")
+
+
+def _unconfirmed(e: _Evidence, d: Diagnosis) -> Diagnosis:
+    """A channel-layer verdict read from the sockets alone is ``likely`` unless the logs or
+    the service's own view back it; the summary then says what would confirm it."""
+    if e.logs_failing or e.sig.service_redis is False or e.st("channel-layer") == FAIL:
+        return d
+    return replace(d, confidence="likely", summary=d.summary + " Confirm with --redis-url "
+                   "(or the service's /api/redis-health/) and the service logs.")
+
+
+def _rejected_at_once(e: _Evidence) -> list[HandshakeSample]:
+    """The other variants the app answered 403 at once (Origin and auth run and answer)."""
+    return [s for name, s in e.variants.items() if name != PRIMARY_VARIANT
+            and s.classification == "forbidden"]
 
 
 def _closed(e: _Evidence, p: HandshakeSample) -> Diagnosis:
@@ -620,6 +703,9 @@ def _closed(e: _Evidence, p: HandshakeSample) -> Diagnosis:
         return Diagnosis("auth", "The socket opens, then the consumer rejects the token "
                          "(4401).", e.rem("jwt-valid", "stays-open"), ("jwt-valid", "stays-open"))
     if code == 1006:
+        idle = idle_verdict(e.platform, p) if not e.app_runner else None
+        if idle is not None:
+            return idle
         if e.app_runner:
             return Diagnosis("platform", f"Open sockets are dropped without a close frame: "
                              f"{APP_RUNNER_FACT}.", e.rem("stays-open"), ("stays-open",))
@@ -638,9 +724,10 @@ def _closed(e: _Evidence, p: HandshakeSample) -> Diagnosis:
                              f"the logs show the consumer raising: "
                              f"{e.summary('consumer-errors')}.", e.rem("consumer-errors"),
                              ("stays-open", "consumer-errors"))
-        return Diagnosis("channel-layer", "Open sockets are closed 1011 (server error): the "
-                         "consumer loses its channel layer.", e.rem("stays-open"),
-                         ("stays-open",) + (("consumer-errors",) if layer else ()))
+        return _unconfirmed(e, Diagnosis(
+            "channel-layer", "Open sockets are closed 1011 (server error): the consumer loses "
+            "its channel layer.", e.rem("stays-open"),
+            ("stays-open",) + (("consumer-errors",) if layer else ())))
     return Diagnosis("consumer", f"The consumer closes open sockets ({code}).",
                      e.rem("stays-open"), ("stays-open",))
 
@@ -661,12 +748,12 @@ def _forbidden(e: _Evidence, p: HandshakeSample) -> Diagnosis:
     onset = e.sig.onset
     if onset is not None and onset.classification == "closed-after-accept" \
             and onset.close_code == 1011 and e.sig.service_redis is not True:
-        return Diagnosis("channel-layer", "Open sockets were closed 1011, and new handshakes "
-                         "are now refused 403 before accept(): the consumer's error close (the "
-                         "runbook's 4500) after losing its channel layer, not Origin or auth.",
-                         "Check Redis as the service sees it (/api/redis-health/, "
-                         "--redis-url) and the service logs for connect() errors.",
-                         ("stays-open", "handshake-101", "allowed-hosts"))
+        return _unconfirmed(e, Diagnosis(
+            "channel-layer", "Open sockets were closed 1011, and new handshakes are now "
+            "refused 403 before accept(): the consumer's error close (the runbook's 4500) after "
+            "losing its channel layer, not Origin or auth.", "Check Redis as the service sees "
+            "it (/api/redis-health/, --redis-url) and the service logs for connect() errors.",
+            ("stays-open", "handshake-101", "allowed-hosts")))
     if e.sig.origin_allowed is True and not e.redis_failing and e.log_layer() is None:
         # Known only from a ws-diagnostic that answered 200 to the same token: the service
         # accepts the token over HTTP and its validator allows the Origin.

@@ -152,9 +152,23 @@ def to_json_obj(run: CheckRun) -> dict[str, Any]:
             "http": {e: http_entry(run.history.get(f"http:{e}", ()))
                      for e in ("redis-health", "ws-diagnostic", "polling")},
             "browser": browser_report(run.history),
+            "platform": platform_section(run),
         },
     }
     return redact_obj(obj)
+
+
+def platform_section(run: CheckRun) -> dict[str, Any]:
+    """The ``probes.platform`` object: the front, the app server, what decided."""
+    from urllib.parse import urlsplit
+
+    from wsmonitor.platform import platform_of
+
+    try:
+        host = urlsplit(run.target.get("url") or "").hostname
+    except ValueError:
+        host = None
+    return platform_of(run.history, host, run.finished_at).to_dict()
 
 
 def render_json(run: CheckRun) -> str:
@@ -163,7 +177,8 @@ def render_json(run: CheckRun) -> str:
 
 def render_text(run: CheckRun) -> str:
     d = run.diagnosis
-    lines = [f"Diagnosis: {d.layer} — {d.summary}"]
+    likely = " (likely)" if d.confidence == "likely" else ""
+    lines = [f"Diagnosis: {d.layer}{likely} — {d.summary}"]
     if d.remedy:
         lines.append(f"  first: {d.remedy}")
     lines.append("")
@@ -181,6 +196,12 @@ def render_text(run: CheckRun) -> str:
     return redact("\n".join(lines))
 
 
+def _platform_md(run: CheckRun) -> str:
+    pf = platform_section(run)
+    why = "; ".join(pf["evidence"][:3])
+    return f"`{pf['front']}` · app server `{pf['app_server']}`" + (f" ({why})" if why else "")
+
+
 def render_markdown(run: CheckRun) -> str:
     d = run.diagnosis
     t = run.target
@@ -190,8 +211,10 @@ def render_markdown(run: CheckRun) -> str:
         f"- **WebSocket:** {t.get('url') or 'not probed'}",
         f"- **Redis:** {t.get('redis') or 'not probed'} (plan `{run.plan.name}`: "
         f"{run.plan.quota_text})",
+        f"- **Front:** {_platform_md(run)}",
         f"- **wsmonitor:** {__version__}", "",
-        f"## Diagnosis: `{d.layer}`", "", d.summary, "",
+        f"## Diagnosis: `{d.layer}`" + (" (likely)" if d.confidence == "likely" else ""), "",
+        d.summary, "",
         f"**Do first:** {d.remedy}" if d.remedy else "", "",
         "## Checks", "",
         "| | check | status | summary |", "|---|---|---|---|",

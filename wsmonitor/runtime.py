@@ -213,6 +213,7 @@ def judge(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     variants = diagnosis_variants(ctx, history, now)
     from wsmonitor.checks import ended_categories, log_categories, recent_error_times
     from wsmonitor.diagnosis import signals
+    from wsmonitor.platform import platform_of
 
     logs = history.get("logs", ())
     ended = ended_categories({r.id: r for r in results}, recent_error_times(logs, now),
@@ -220,4 +221,5 @@ def judge(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     return diagnose(results, variants, app_runner=is_app_runner(ctx),
                     service_down=service_failing(ctx, history, now),
                     log_categories=log_categories(logs, now, ended),
-                    signals=signals(ctx, history, now)), results
+                    signals=signals(ctx, history, now),
+                    platform=platform_of(history, ctx.url_host, now)), results

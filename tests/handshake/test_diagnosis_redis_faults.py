@@ -103,10 +103,12 @@ async def test_redis_lost_verdicts_hold_still(fragile, refused_port: int) -> Non
         assert diagnosis.layer == "unknown", diagnosis
         assert "/api/redis-health/" in diagnosis.remedy
 
-        # a cold start on the raising consumer: 500, and no Redis evidence at all
+        # a cold start on the raising consumer: 500 while the rejected variants get 403 at
+        # once, and no Redis evidence at all: the channel layer's group_add, likely (issue 13)
         diagnosis, r = await cold.cycle()
         assert "server-error" in r["handshake-101"].summary
-        assert diagnosis.layer == "unknown", diagnosis
+        assert diagnosis.layer == "channel-layer", diagnosis
+        assert diagnosis.confidence == "likely", diagnosis
         assert "--redis-url" in diagnosis.remedy
 
         # with Redis and the service's health in view: redis, every cycle

@@ -43,6 +43,7 @@ from websockets.typing import Origin
 from websockets.uri import parse_uri
 
 from wsmonitor import __version__
+from wsmonitor.probes._headers import shown_headers
 from wsmonitor.samples import Sample, register_sample_type
 from wsmonitor.secrets import MASK, redact
 from wsmonitor.tokens import TokenSource
@@ -121,8 +122,6 @@ _MAX_BODY_EXCERPT = 300
 _MAX_LINE = 200
 _MAX_MESSAGE_TYPES = 8
 _STATUS_LINE = re.compile(r"^HTTP/(\d)\.(\d) (\d{3})(?: (.*))?$")
-_SENSITIVE_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization",
-                                "www-authenticate", "x-api-key", "x-amz-security-token"})
 _USER_AGENT = f"wsmonitor/{__version__}"
 
 OnOpen = Callable[..., Awaitable[object]]
@@ -239,6 +238,12 @@ class HandshakeSample(Sample):
     awaited (1006: dropped): evidence about the notification, not about the hold."""
     delivery_closed_at_s: float | None = None
     """Seconds after the 101 when that close came."""
+    last_rx_s: float | None = None
+    """Seconds after the 101 when the server last sent anything (frame or pong) during the
+    hold: with `closed_at_s`, how long the socket lived without traffic before a cut."""
+    last_tx_s: float | None = None
+    """Seconds after the 101 when the probe last sent anything (ping, app ping) during the
+    hold."""
     interim: bool = False
     """Published at the 101 (once acknowledged), while the hold goes on: the handshake's
     figures are final, the hold's (held, pings, delivery) are not. The run's own sample, at
@@ -600,9 +605,7 @@ class _Attempt:
             name, _, value = raw.partition(":")
             name, value = name.strip(), value.strip()
             pairs.append((name, value))
-        shown = tuple((self.clean(n)[:_MAX_LINE],
-                       MASK if n.lower() in _SENSITIVE_HEADERS else self.clean(v)[:_MAX_LINE])
-                      for n, v in pairs[:64])
+        shown = shown_headers(pairs, self.clean)
         self.f["headers"] = shown
         for name, value in shown:
             if name.lower() == "server":
@@ -780,6 +783,7 @@ class _Attempt:
         if not data:
             self._eof()
             return
+        self.f["last_rx_s"] = round(time.perf_counter() - self.t_open, 4)
         self.protocol.receive_data(data)
         self._handle(self.protocol.events_received())
         await self._flush()
@@ -797,6 +801,8 @@ class _Attempt:
             for chunk in self.protocol.data_to_send():
                 if chunk:
                     self.writer.write(chunk)
+                    if self.protocol.state is State.OPEN:  # traffic, not the close
+                        self.f["last_tx_s"] = round(time.perf_counter() - self.t_open, 4)
                 elif self.writer.can_write_eof():
                     self.writer.write_eof()
             await asyncio.wait_for(self.writer.drain(), CLOSE_TIMEOUT)

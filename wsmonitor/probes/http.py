@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from wsmonitor.probes._errors import exception_chain
+from wsmonitor.probes._headers import shown_headers
 from wsmonitor import __version__
 from wsmonitor.samples import Sample, register_sample_type
 from wsmonitor.secrets import MASK, redact
@@ -113,10 +114,15 @@ class HttpSample(Sample):
     """The service's own send → receive on a fresh channel."""
     layer_error_kind: str | None = None
     layer_error: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    """Response headers as (name, value) pairs, redacted and bounded (no cookie values): what
+    tells the front that answered (`wsmonitor.platform`)."""
 
     def __post_init__(self) -> None:
         if self.summary and not isinstance(self.summary[0], tuple):
             object.__setattr__(self, "summary", tuple(tuple(p) for p in self.summary))
+        if self.headers and not isinstance(self.headers[0], tuple):
+            object.__setattr__(self, "headers", tuple(tuple(p) for p in self.headers))
 
     def value(self, key: str) -> Any:
         """A summary value by key (None when absent)."""
@@ -275,6 +281,7 @@ class HttpProbe:
             server=clean(response.headers.get("server"))[:_MAX_VALUE]
             if response.headers.get("server") else None,
             content_type=clean(content_type)[:_MAX_VALUE] if content_type else None,
+            headers=shown_headers(response.headers.multi_items(), clean),
         )
         if 300 <= status < 400 and response.headers.get("location"):
             fields["location"] = clean(response.headers["location"])[:_MAX_VALUE]

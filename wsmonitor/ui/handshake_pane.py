@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -17,6 +18,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from wsmonitor.checks_ws import attempts
+from wsmonitor.platform import platform_of
 from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
@@ -85,6 +87,7 @@ class HandshakePane(Vertical, can_focus=True):
         browser = Static("", id="hs-browser")
         browser.display = False  # shown once the browser probe has a sample (--page-url)
         yield browser
+        yield Static("", id="hs-front")  # shown once the front or the app server is known
 
     def on_mount(self) -> None:
         self.border_title = "WebSocket"
@@ -139,6 +142,12 @@ class HandshakePane(Vertical, can_focus=True):
         text = browser_lines(state.history.get("browser", ()), state.now, width)
         browser.display = bool(text)
         set_text(browser, text)
+        # A short screen keeps its rows for the variants and the panes below.
+        front = "" if short else front_line(state)
+        widget = self.query_one("#hs-front", Static)
+        set_text(widget, front)
+        if widget.display != bool(front):
+            widget.display = bool(front)
         self.set_class(failing, "-failing")
         self._subtitle(newest, state)
 
@@ -238,6 +247,17 @@ def browser_lines(samples: Sequence[Sample], now: float, width: int = 200) -> st
             detail = detail if len(detail) <= room else detail[:room - 1] + "…"
             lines.append(f"[$text-muted]  {escape(detail)}[/]")
     return "\n".join(lines)
+def front_line(state: HandshakePaneState) -> str:
+    """``front: nginx · app: daphne``: what answers in front of the app (empty while nothing
+    is known)."""
+    try:
+        host = urlsplit(state.endpoint).hostname
+    except ValueError:
+        host = None
+    pf = platform_of(state.history, host, state.now)
+    if pf.front == "unknown" and pf.app_server == "unknown":
+        return ""
+    return f"[$text-muted]{escape(pf.line)}[/]"
 
 
 COLUMNS: tuple[tuple[str, int], ...] = (
