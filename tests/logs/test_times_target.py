@@ -92,8 +92,9 @@ async def test_a_redis_outage_in_daphnes_log_is_judged_when_it_was_logged(
     verdict = consumer_errors(check_context(settings, None, {"logs"}), samples, time.time())
     assert verdict.status == FAIL and "redis-error" in verdict.summary, verdict
     # `check` started now reads that log from its start-up backlog: the file's last line
-    # against its modification time says it is written in America/Chicago, so the outage's
-    # errors are seconds old, not six hours: they fail, and name Redis.
+    # against its modification time is a whole number of hours off local time: the file is
+    # written at that offset (Chicago's), so the outage's errors are seconds old, not six
+    # hours: they fail, and name Redis (no --redis-url: nothing here sees Redis answer again).
     assert await handshake(target) == "101"
     proc = subprocess.run([sys.executable, "-m", "wsmonitor", "check", "--only", "logs",
                            "--log-file", str(target.daphne.log_path), "--json"],
