@@ -268,3 +268,25 @@ def test_errors_logged_before_wsmonitor_started_are_history_once_their_checks_pa
     r = by_id(evaluate(c, {"redis": healthy, "logs": cap_logs}, NOW))
     assert r["consumer-errors"].status == "warn"
     assert r["consumer-errors"].summary.startswith("1 connection-cap error(s) logged before")
+
+
+def test_errors_before_the_start_are_history_when_the_service_says_redis_answers() -> None:
+    """No --redis-url, only the service's /api/redis-health/: it says Redis answers now, so
+    Redis errors logged before wsmonitor started are history."""
+    from wsmonitor.probes.http import HttpSample
+
+    c = ctx(logs_configured=True, redis_configured=False, url_configured=True,
+            http_configured=True)
+
+    def health(at: float, ok: bool) -> HttpSample:
+        return HttpSample(probe="http:redis-health", at=at, ok=ok, endpoint="redis-health",
+                          status=200 if ok else 500, json_ok=True, healthy=ok,
+                          summary=(("status", "ok" if ok else "error"),))
+
+    logs = _logs((NOW - 90, "redis-error"), watching_since=NOW - 5)
+    r = by_id(evaluate(c, {"http:redis-health": [health(NOW - 1, True)], "logs": logs}, NOW))
+    assert r["redis-reachable"].status == "pass" and r["redis-reachable"].at == NOW - 1
+    assert r["consumer-errors"].status == "warn", r["consumer-errors"]
+    assert r["consumer-errors"].summary.endswith("the last 90 s ago; Redis answers now")
+    r = by_id(evaluate(c, {"http:redis-health": [health(NOW - 1, False)], "logs": logs}, NOW))
+    assert r["redis-reachable"].status == "fail" and r["consumer-errors"].status == "fail"

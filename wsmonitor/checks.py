@@ -268,8 +268,11 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
             (history or {}).get("http:redis-health", [None])[-1].at)  # type: ignore[union-attr]
     if not ctx.redis_configured:
         if service_ok:
+            # `at`: when the service said so (an outage's logged errors older than that are
+            # over, `ended_categories`).
             return CheckResult(cid, PASS, "the service reaches Redis", (service_ev,),
-                               "give --redis-url to measure it from here too")
+                               "give --redis-url to measure it from here too",
+                               (history or {})["http:redis-health"][-1].at)
         return CheckResult(cid, SKIPPED, "not configured: give --redis-url (or REDIS_URL)")
     if not redis:
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
