@@ -62,6 +62,14 @@ def assert_usage_error(proc: subprocess.CompletedProcess[str], *needles: str) ->
     (["check", "--config", "/nonexistent/wsmonitor.toml"], ["/nonexistent/wsmonitor.toml"]),
     (["check", "--no-such-flag"], ["--no-such-flag"]),
     (["frobnicate"], ["frobnicate"]),
+    # an empty log source would tail nothing and pass: say so
+    (["check", "--log-file", ""], ["--log-file", "empty", "path"]),
+    (["check", "--log-file", "  "], ["--log-file", "empty"]),
+    (["check", "--log-command", ""], ["--log-command is empty", "kubectl"]),
+    (["check", "--log-group", ""], ["--log-group", "empty", "log group"]),
+    (["check", "--log-group", "/aws/web", "--log-group", " "], ["--log-group", "empty"]),
+    (["check", "--apprunner-service", ""], ["--apprunner-service", "empty"]),
+    (["dashboard", "--log-file", ""], ["--log-file", "empty"]),
 ])
 def test_bad_input_is_one_line_exit_2(args: list[str], needles: list[str]) -> None:
     assert_usage_error(run(*args, "--token", SECRET_TOKEN), *needles)
@@ -99,6 +107,14 @@ def test_wrong_type_in_config(tmp_path: Path) -> None:
     cfg = tmp_path / "w.toml"
     cfg.write_text('interval = "often"\n')
     assert_usage_error(run("check", "--config", str(cfg)), "interval", "often")
+
+
+def test_empty_log_file_in_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "wsmonitor.toml"
+    cfg.write_text('log-file = ""\n')
+    assert_usage_error(run("check", "--config", str(cfg)), "--log-file", "empty")
+    cfg.write_text('log-group = ["/aws/web", ""]\n')
+    assert_usage_error(run("check", "--config", str(cfg)), "--log-group", "empty")
 
 
 def test_invalid_theme_file(tmp_path: Path) -> None:
