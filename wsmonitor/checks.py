@@ -569,10 +569,11 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
     before = [e for e in recent_all if (e.category or "error") in history_cats]
     history_text = _history_text(before, now)
     if before:
+        seeing = sorted({c for k in history_cats for c in ended[k]})
         evidence.append(
             f"{len(before)} error(s) logged before wsmonitor started watching "
             f"({time.strftime('%H:%M:%S', time.localtime(since))}): history, as "
-            + ", ".join(sorted({c for k in history_cats for c in ended[k]})) + " pass now")
+            f"{', '.join(seeing)} {'passes' if len(seeing) == 1 else 'pass'} now")
     outage_cats = {k: v for k, v in ended.items() if k not in history_cats}
     past_outage = len(recent_all) - len(recent_errors) - len(before)
     if past_outage:

@@ -2,7 +2,9 @@
 zone to TIME_ZONE (America/Chicago when unset, as in tests/target), so Daphne writes zone-less
 times hours off this machine's. The probe learns that from lines written while it watches, and
 a real Redis outage's tracebacks are judged at the moment they were logged — by the dashboard's
-probe, and by a `check` started after it."""
+probe, and by a `check` started after it: with nothing that sees Redis answer again they fail;
+with --redis-url, once Redis answers, they are history (a warning), and while it is still down
+they fail and name Redis."""
 
 from __future__ import annotations
 
