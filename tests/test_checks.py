@@ -169,7 +169,7 @@ def test_diagnosis_unknown_without_evidence_never_confident() -> None:
     assert "redis-reachable" in d.checks
 
 
-def _logs(*events: tuple[float, str]) -> list:
+def _logs(*events: tuple[float, str], watching_since: float = 0.0) -> list:
     from wsmonitor.log_samples import LogEvent, LogsSample
 
     evs = tuple(LogEvent(at, "app.log", f"boom {cat}", category=cat, severity="error")
@@ -179,7 +179,8 @@ def _logs(*events: tuple[float, str]) -> list:
         counts[cat] = counts.get(cat, 0) + 1
     return [LogsSample(probe="logs", at=NOW, ok=True, source="file", target="app.log",
                        events=evs, by_category=counts, by_severity={"error": len(evs)},
-                       window_seconds=900.0, events_in_window=len(evs), events_total=len(evs))]
+                       window_seconds=900.0, events_in_window=len(evs), events_total=len(evs),
+                       watching_since=watching_since)]
 
 
 def test_log_errors_of_an_ended_redis_outage_warn_once_redis_is_seen_healthy_after_them() -> None:
@@ -215,3 +216,77 @@ def test_log_errors_of_an_ended_redis_outage_warn_once_redis_is_seen_healthy_aft
     capped = [sample(at=NOW - 30), sample(at=NOW - 2, connected_clients=100)]
     r = by_id(evaluate(c, {"redis": capped, "logs": _logs((NOW - 10, "max-clients"))}, NOW))
     assert r["redis-connections"].status == "fail" and r["consumer-errors"].status == "fail"
+
+
+def test_errors_logged_before_wsmonitor_started_are_history_once_their_checks_pass_now() -> None:
+    """A `check` started after an outage never saw it fail: errors logged before it started
+    watching, of a category whose end a check sees (Redis, cap, quota, connect()), warn when
+    that check passes now; the consumer's own exceptions still fail."""
+    c = ctx(logs_configured=True)
+    started = NOW - 5
+    healthy = [sample(at=NOW - 4), sample(at=NOW - 1)]  # never failed: wsmonitor saw no outage
+    logs = _logs((NOW - 130, "redis-error"), (NOW - 120, "redis-error"),
+                 watching_since=started)
+    r = by_id(evaluate(c, {"redis": healthy, "logs": logs}, NOW))
+    assert r["redis-reachable"].status == "pass"
+    assert r["consumer-errors"].status == "warn", r["consumer-errors"]
+    assert r["consumer-errors"].summary == ("2 Redis error(s) logged before wsmonitor started, "
+                                            "the last 2 min ago; Redis answers now")
+    assert any("logged before wsmonitor started watching" in e
+               for e in r["consumer-errors"].evidence)
+    ended = ended_categories(r, recent_error_times(logs, NOW), {"redis": healthy, "logs": logs})
+    assert ended == {"redis-error": ("redis-reachable",)}
+    assert log_categories(logs, NOW, ended) == {}
+    assert diagnose(list(r.values())).layer not in ("redis", "consumer")
+    # Redis still down now: the same errors fail, and name Redis.
+    down = [sample(at=NOW - 4, ok=False, error_kind="refused", error="refused"),
+            sample(at=NOW - 1, ok=False, error_kind="refused", error="refused")]
+    r = by_id(evaluate(c, {"redis": down, "logs": logs}, NOW))
+    assert r["consumer-errors"].status == "fail"
+    assert diagnose(list(r.values())).layer == "redis"
+    # No Redis check configured: nothing sees the end, they fail.
+    r = by_id(evaluate(ctx(logs_configured=True, redis_configured=False), {"logs": logs}, NOW))
+    assert r["consumer-errors"].status == "fail"
+    # One of them logged while watching (after the start), with probes that never failed:
+    # today's rule, which needs the outage seen, holds: it fails.
+    mixed = _logs((NOW - 130, "redis-error"), (NOW - 3, "redis-error"), watching_since=started)
+    r = by_id(evaluate(c, {"redis": healthy + [sample(at=NOW)], "logs": mixed}, NOW))
+    assert r["consumer-errors"].status == "fail"
+    # The consumer's own exception before the start: no check sees its end, it fails; the
+    # Redis errors beside it stay history and do not name the cause.
+    own = _logs((NOW - 120, "redis-error"), (NOW - 60, "exception-in-app"),
+                watching_since=started)
+    r = by_id(evaluate(c, {"redis": healthy, "logs": own}, NOW))
+    assert r["consumer-errors"].status == "fail"
+    assert r["consumer-errors"].summary.startswith("1 consumer error(s)")
+    assert "mostly exception-in-app" in r["consumer-errors"].summary
+    # A cap hit before the start: redis-connections must pass now too.
+    capped = [sample(at=NOW - 4), sample(at=NOW - 1, connected_clients=100)]
+    cap_logs = _logs((NOW - 60, "max-clients"), watching_since=started)
+    r = by_id(evaluate(c, {"redis": capped, "logs": cap_logs}, NOW))
+    assert r["redis-connections"].status == "fail" and r["consumer-errors"].status == "fail"
+    r = by_id(evaluate(c, {"redis": healthy, "logs": cap_logs}, NOW))
+    assert r["consumer-errors"].status == "warn"
+    assert r["consumer-errors"].summary.startswith("1 connection-cap error(s) logged before")
+
+
+def test_errors_before_the_start_are_history_when_the_service_says_redis_answers() -> None:
+    """No --redis-url, only the service's /api/redis-health/: it says Redis answers now, so
+    Redis errors logged before wsmonitor started are history."""
+    from wsmonitor.probes.http import HttpSample
+
+    c = ctx(logs_configured=True, redis_configured=False, url_configured=True,
+            http_configured=True)
+
+    def health(at: float, ok: bool) -> HttpSample:
+        return HttpSample(probe="http:redis-health", at=at, ok=ok, endpoint="redis-health",
+                          status=200 if ok else 500, json_ok=True, healthy=ok,
+                          summary=(("status", "ok" if ok else "error"),))
+
+    logs = _logs((NOW - 90, "redis-error"), watching_since=NOW - 5)
+    r = by_id(evaluate(c, {"http:redis-health": [health(NOW - 1, True)], "logs": logs}, NOW))
+    assert r["redis-reachable"].status == "pass" and r["redis-reachable"].at == NOW - 1
+    assert r["consumer-errors"].status == "warn", r["consumer-errors"]
+    assert r["consumer-errors"].summary.endswith("the last 90 s ago; Redis answers now")
+    r = by_id(evaluate(c, {"http:redis-health": [health(NOW - 1, False)], "logs": logs}, NOW))
+    assert r["redis-reachable"].status == "fail" and r["consumer-errors"].status == "fail"

@@ -68,6 +68,14 @@ def assert_usage_error(proc: subprocess.CompletedProcess[str], *needles: str) ->
     (["check", "--notify-type", "_private"], ["'_private'", "starting with a letter or digit"]),
     (["check", "--notify-type", "chat/message"], ["'chat/message'", "--notify-type"]),
     (["frobnicate"], ["frobnicate"]),
+    # an empty log source would tail nothing and pass: say so
+    (["check", "--log-file", ""], ["--log-file", "empty", "path"]),
+    (["check", "--log-file", "  "], ["--log-file", "empty"]),
+    (["check", "--log-command", ""], ["--log-command is empty", "kubectl"]),
+    (["check", "--log-group", ""], ["--log-group", "empty", "log group"]),
+    (["check", "--log-group", "/aws/web", "--log-group", " "], ["--log-group", "empty"]),
+    (["check", "--apprunner-service", ""], ["--apprunner-service", "empty"]),
+    (["dashboard", "--log-file", ""], ["--log-file", "empty"]),
 ])
 def test_bad_input_is_one_line_exit_2(args: list[str], needles: list[str]) -> None:
     assert_usage_error(run(*args, "--token", SECRET_TOKEN), *needles)
@@ -123,6 +131,12 @@ def test_notify_type_from_config_reaches_the_settings(tmp_path: Path) -> None:
     assert load_settings({"notify_type": "chat-event_1"}, config_path=str(cfg),
                          environ={}).notify_type == "chat-event_1"
     assert load_settings({}, environ={}, cwd=str(tmp_path)).notify_type == "notify"
+def test_empty_log_file_in_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "wsmonitor.toml"
+    cfg.write_text('log-file = ""\n')
+    assert_usage_error(run("check", "--config", str(cfg)), "--log-file", "empty")
+    cfg.write_text('log-group = ["/aws/web", ""]\n')
+    assert_usage_error(run("check", "--config", str(cfg)), "--log-group", "empty")
 
 
 def test_invalid_theme_file(tmp_path: Path) -> None:

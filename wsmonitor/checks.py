@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from wsmonitor.log_samples import LogsSample
+from wsmonitor.log_samples import LogEvent, LogsSample
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
 from wsmonitor.redis_url import Finding
@@ -273,8 +273,11 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
             (history or {}).get("http:redis-health", [None])[-1].at)  # type: ignore[union-attr]
     if not ctx.redis_configured:
         if service_ok:
+            # `at`: when the service said so (an outage's logged errors older than that are
+            # over, `ended_categories`).
             return CheckResult(cid, PASS, "the service reaches Redis", (service_ev,),
-                               "give --redis-url to measure it from here too")
+                               "give --redis-url to measure it from here too",
+                               (history or {})["http:redis-health"][-1].at)
         return CheckResult(cid, SKIPPED, "not configured: give --redis-url (or REDIS_URL)")
     if not redis:
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
@@ -514,7 +517,8 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
     """Are the service logs free of consumer errors (over the probe's window)?
 
     Errors of the `ended` categories (`ended_categories`: an outage the Redis checks have
-    since seen end) warn instead of failing, so the window does not keep a layer named after
+    since seen end, or errors logged before wsmonitor started of a category whose end the
+    checks see now) warn instead of failing, so the window does not keep a layer named after
     the fault is gone; any newer error fails again.
     """
     ended = ended or {}
@@ -569,11 +573,29 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
         evidence.append(f"{len(caused)} error(s) caused by wsmonitor's own group_send (the "
                         "consumer has no handler for its type): see notification-delivery")
     recent_errors = [e for e in recent_all if (e.category or "error") not in ended]
-    past_outage = len(recent_all) - len(recent_errors)
+    # Ended categories whose errors were all logged before wsmonitor watched are history
+    # (`ended_categories`); the others ended while it watched.
+    since = watching_since(samples)
+    newest: dict[str, float] = {}
+    for e in recent_all:
+        key = e.category or "error"
+        if key in ended:
+            newest[key] = max(newest.get(key, e.timestamp), e.timestamp)
+    history_cats = {c for c, t in newest.items() if since and t < since}
+    before = [e for e in recent_all if (e.category or "error") in history_cats]
+    history_text = _history_text(before, now)
+    if before:
+        seeing = sorted({c for k in history_cats for c in ended[k]})
+        evidence.append(
+            f"{len(before)} error(s) logged before wsmonitor started watching "
+            f"({time.strftime('%H:%M:%S', time.localtime(since))}): history, as "
+            f"{', '.join(seeing)} {'passes' if len(seeing) == 1 else 'pass'} now")
+    outage_cats = {k: v for k, v in ended.items() if k not in history_cats}
+    past_outage = len(recent_all) - len(recent_errors) - len(before)
     if past_outage:
-        names = sorted({c for checks in ended.values() for c in checks})
+        names = sorted({c for checks in outage_cats.values() for c in checks})
         evidence.append(f"{past_outage} error(s) from an outage that has ended: "
-                        f"{', '.join(sorted(ended))}, logged before {', '.join(names)} "
+                        f"{', '.join(sorted(outage_cats))}, logged before {', '.join(names)} "
                         "passed again")
     errors = max(0, last.by_severity.get("error", 0) - len(caused))
     warnings = last.by_severity.get("warning", 0)
@@ -600,13 +622,15 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
         return CheckResult(cid, FAIL, f"{len(recent_errors)} consumer error(s) in the last "
                            f"{_span(recent_window)}, mostly {top}", tuple(evidence), remedy,
                            last.at)
-    if past_outage:
-        names = sorted({c for checks in ended.values() for c in checks})
-        return CheckResult(cid, WARN, f"{past_outage} error(s) in the last "
-                           f"{_span(recent_window)}, all from before {', '.join(names)} "
-                           "passed again", tuple(evidence),
-                           "Errors from an outage that has ended: watch that no new ones come.",
-                           last.at)
+    if past_outage or before:
+        parts = [history_text] if before else []
+        if past_outage:
+            names = sorted({c for checks in outage_cats.values() for c in checks})
+            parts.append(f"{past_outage} error(s) in the last {_span(recent_window)}, all "
+                         f"from before {', '.join(names)} passed again")
+        remedy = ("Errors from an outage that has ended" + (", logged before wsmonitor "
+                  "started" if not past_outage else "") + ": watch that no new ones come.")
+        return CheckResult(cid, WARN, "; also ".join(parts), tuple(evidence), remedy, last.at)
     if errors:
         return CheckResult(cid, WARN, f"{errors} consumer error(s) in the last {window}, none in "
                            f"the last {_span(recent_window)}"
@@ -618,6 +642,36 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
                            last.at)
     return CheckResult(cid, PASS, f"no consumer errors in the last {window}", tuple(evidence),
                        "", last.at)
+
+
+HISTORY_NOUN = {
+    "redis-error": "Redis error(s)",
+    "channels-timeout": "channel-layer timeout(s)",
+    "max-clients": "connection-cap error(s)",
+    "plan-quota": "quota error(s)",
+    "app-killed": "killed consumer(s)",
+    "connect-error": "connect() error(s)",
+}
+
+
+def _history_text(events: Sequence[LogEvent], now: float) -> str:
+    """``3 Redis error(s) logged before wsmonitor started, the last 2 min ago; Redis answers
+    now``: per category, for errors `ended_categories` found to be history."""
+    by_category: dict[str, list[float]] = {}
+    for e in events:
+        by_category.setdefault(e.category or "error", []).append(e.timestamp)
+    parts = []
+    for category, times in sorted(by_category.items(), key=lambda kv: -max(kv[1])):
+        noun = HISTORY_NOUN.get(category, f"{category} error(s)")
+        parts.append(f"{len(times)} {noun} logged before wsmonitor started, the last "
+                     f"{_ago(now - max(times))} ago; "
+                     f"{HISTORY_NOW.get(category, 'its checks pass now')}")
+    return "; ".join(parts)
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 def _causes(samples: Sequence[LogsSample], since: float) -> dict[str, int]:
@@ -673,6 +727,25 @@ SUPERSEDED_BY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 (the checks that pass again once it is over, the probes that fail while it goes on). The
 consumer's own exceptions have no such evidence: they fail for `RECENT_ERRORS`."""
 
+HISTORY_ENDS: dict[str, tuple[str, ...]] = {
+    **{category: checks for category, (checks, _probes) in SUPERSEDED_BY.items()},
+    # connect() failing (often group_add on Redis): a handshake that completes shows it ended.
+    "connect-error": ("handshake-101",),
+}
+"""Log categories whose end a check can see now, even for an outage wsmonitor never saw:
+category → the checks that pass once it is over. Errors of these categories logged before
+wsmonitor started watching are history when those checks pass now (`ended_categories`)."""
+
+HISTORY_NOW = {
+    "redis-error": "Redis answers now",
+    "channels-timeout": "the channel layer answers now",
+    "max-clients": "Redis takes connections below its cap now",
+    "plan-quota": "Redis runs commands within the quota now",
+    "app-killed": "handshakes complete now",
+    "connect-error": "handshakes complete now",
+}
+"""What the passing checks say, per `HISTORY_ENDS` category, for a person."""
+
 OUTAGE_SLACK = 30.0
 """Seconds around a category's logged errors within which a probe's failure counts as
 having seen that outage (log lines and probes do not tick together)."""
@@ -681,26 +754,52 @@ having seen that outage (log lines and probes do not tick together)."""
 def ended_categories(results: Mapping[str, CheckResult],
                      errors: Mapping[str, tuple[float, float]],
                      history: Mapping[str, Sequence[Sample]]) -> dict[str, tuple[str, ...]]:
-    """The log categories whose errors come from an outage that has ended: wsmonitor's own
-    probes failed while it went on (so it is the outage they can see, not a fault only the
-    service meets), and every check that can see it end passes, or warns of past trouble only,
-    on a sample newer than the category's newest error. Category → those checks.
+    """The log categories whose errors come from an outage that has ended. Category → the
+    checks that show it.
+
+    Two ways, by when the errors were logged:
+
+    - All of the category's errors were logged **before wsmonitor started watching**
+      (`LogsSample.watching_since`): a `check` started after an outage never saw it, so only
+      the present can speak. A category whose end a check can see (`HISTORY_ENDS`: Redis, its
+      cap, its quota, connect()) has ended when those checks pass, or warn of past trouble
+      only, now. The consumer's own exceptions have no such check: they are never history
+      this way.
+    - Some were logged **while watching**: wsmonitor's own probes must have failed while the
+      outage went on (so it is the outage they can see, not a fault only the service meets),
+      and every check that can see it end passes, or warns of past trouble only, on a sample
+      newer than the category's newest error (`SUPERSEDED_BY`).
 
     Args:
         errors: Category → (first, newest) error time, as `recent_error_times` gives.
     """
+    since = watching_since(history.get("logs", ()))
+
+    def passes_after(cid: str, last: float) -> bool:
+        r = results.get(cid)
+        return r is not None and r.status in (PASS, WARN) and r.at is not None and r.at > last
+
     out: dict[str, tuple[str, ...]] = {}
     for category, (first, last) in errors.items():
+        if since and last < since:
+            checks = HISTORY_ENDS.get(category)
+            if checks and all(passes_after(cid, last) for cid in checks):
+                out[category] = checks
+            continue
         if category not in SUPERSEDED_BY:
             continue
         checks, probes = SUPERSEDED_BY[category]
         seen = any(not s.ok and first - OUTAGE_SLACK <= s.at <= last + OUTAGE_SLACK
                    for p in probes for s in history.get(p, ()))
-        if seen and all(
-                (r := results.get(cid)) is not None and r.status in (PASS, WARN)
-                and r.at is not None and r.at > last for cid in checks):
+        if seen and all(passes_after(cid, last) for cid in checks):
             out[category] = checks
     return out
+
+
+def watching_since(logs: Sequence[Sample]) -> float:
+    """When the logs probe started watching (0 when unknown): see `LogsSample.watching_since`."""
+    last = next((s for s in reversed(logs) if isinstance(s, LogsSample)), None)
+    return last.watching_since if last is not None else 0.0
 
 
 def recent_error_times(logs: Sequence[Sample], now: float) -> dict[str, tuple[float, float]]:

@@ -390,13 +390,26 @@ def _validate(s: Settings) -> None:
             parse_rules(s.log_rules)
         except ValueError as exc:
             raise ConfigError(f"{exc}: fix that rule in the config file") from None
+    # An empty log source would silently tail nothing (and `check` pass): say so instead.
+    if s.log_file is not None and not s.log_file.strip():
+        raise ConfigError(f"--log-file {s.log_file!r} is empty: give the path of the log file "
+                          "to tail, e.g. /var/log/daphne.log")
+    for group in s.log_group:
+        if not group.strip():
+            raise ConfigError(f"--log-group {group!r} is empty: give a CloudWatch log group "
+                              "name, e.g. /aws/apprunner/web/<id>/application")
+    if s.apprunner_service is not None and not s.apprunner_service.strip():
+        raise ConfigError(f"--apprunner-service {s.apprunner_service!r} is empty: give the "
+                          "App Runner service's name or ARN")
     if s.log_command is not None:
         from wsmonitor.probes.logs import parse_command
 
         try:
             parse_command(s.log_command)
         except ValueError as exc:
-            raise ConfigError(f"--log-command: {exc}") from None
+            text = str(exc)
+            raise ConfigError(text if text.startswith("--log-command") else
+                              f"--log-command: {text}") from None
     if s.log_file and s.log_command:
         raise ConfigError("--log-file and --log-command are both given: tail one of them")
     if s.theme:

@@ -79,6 +79,10 @@ class LogsSample(Sample):
     """All events (classified or not) over the window."""
     events_total: int = 0
     """Events seen since the probe started."""
+    watching_since: float = 0.0
+    """When the probe started watching (its first read, epoch seconds; 0 when unknown, as in
+    older recordings). Events logged before it were history when wsmonitor started: the rules
+    judge them apart (`wsmonitor.checks.ended_categories`)."""
     events_omitted: int = 0
     """New events this run not carried in `events` (over the per-sample cap)."""
     dropped_total: int = 0

@@ -10,7 +10,7 @@ import shlex
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +234,9 @@ async def test_a_source_logging_in_another_zone_is_learned_from_live_lines(
 
 async def test_a_time_ahead_of_the_read_is_not_believed(tmp_path: Path) -> None:
     log = tmp_path / "ahead.log"
-    log.write_text(REDIS_TRACEBACK.format(stamp=asctime(-3 * 3600)))
+    # Ahead of its write by a gap no zone explains (a whole number of quarter hours would be
+    # the file's zone: `test_a_file_written_in_another_zone_is_read_in_it`).
+    log.write_text(REDIS_TRACEBACK.format(stamp=asctime(-3 * 3600 - 400)))
     probe = LogsProbe(FileSource(str(log)), hold=0.0)
     try:
         [event] = (await probe.run()).events
@@ -280,20 +282,31 @@ def test_untimed_history_is_never_recent() -> None:
     assert not LogEvent(4.9, "f", "m").logged_since(5.0)
 
 
-def zoned(zone: str, ago: float) -> str:
-    """Django's asctime as a process in `zone` writes it, `ago` seconds before now."""
+def zoned(zone: str | tzinfo, ago: float) -> str:
+    """Django's asctime as a process in `zone` (a name or a fixed offset) writes it, `ago`
+    seconds before now."""
     from zoneinfo import ZoneInfo
 
-    at = datetime.fromtimestamp(time.time() - ago, ZoneInfo(zone))
+    at = datetime.fromtimestamp(time.time() - ago, ZoneInfo(zone) if isinstance(zone, str)
+                                else zone)
     return at.strftime("%Y-%m-%d %H:%M:%S") + ",000"
 
 
-async def test_a_file_in_djangos_default_zone_is_read_in_it(tmp_path: Path) -> None:
-    """Django makes TIME_ZONE its process's zone (America/Chicago when a project sets none):
-    the file's last line, written as its modification time, tells that zone at start-up."""
-    log = tmp_path / "chicago.log"
-    log.write_text(REDIS_TRACEBACK.format(stamp=zoned("America/Chicago", 400)) +
-                   REDIS_TRACEBACK.format(stamp=zoned("America/Chicago", 0)))
+@pytest.mark.parametrize("zone", [
+    "America/Chicago",  # Django's TIME_ZONE when a project sets none (the tests' target)
+    timezone(timedelta(hours=5, minutes=30)),  # India: half an hour
+    timezone(timedelta(hours=-3)),  # São Paulo
+    timezone(timedelta(hours=5, minutes=45)),  # Nepal: a quarter
+    timezone(timedelta(hours=14)),  # Kiribati, the furthest ahead
+    timezone(timedelta(hours=-12)),  # the furthest behind
+], ids=str)
+async def test_a_file_written_in_another_zone_is_read_in_it(tmp_path: Path,
+                                                            zone: str | tzinfo) -> None:
+    """The file's last line, written as its modification time, is a whole number of quarter
+    hours off it as local time: that is the zone the file is written in, whatever its name."""
+    log = tmp_path / "zoned.log"
+    log.write_text(REDIS_TRACEBACK.format(stamp=zoned(zone, 400)) +
+                   REDIS_TRACEBACK.format(stamp=zoned(zone, 0)))
     probe = LogsProbe(FileSource(str(log)), hold=0.0)
     try:
         old, fresh = (await probe.run()).events
@@ -304,13 +317,34 @@ async def test_a_file_in_djangos_default_zone_is_read_in_it(tmp_path: Path) -> N
     assert fresh.timestamp == pytest.approx(time.time(), abs=5)
     code, report = check(log)
     assert code == 1 and status(report)["status"] == "fail"
+    assert report["diagnosis"]["layer"] == "redis"
 
 
-@pytest.mark.parametrize("ago", [900, 3600, 6 * 3600 + 900])
-def test_an_old_file_is_not_taken_for_another_zone(tmp_path: Path, ago: int) -> None:
-    """A file last written a quarter of an hour, an hour … ago: the gap to its modification time
-    is the lines' age (the file is touched now, its last line is old)."""
+@pytest.mark.parametrize("hours", [-13, 15])
+def test_a_fit_that_is_no_zone_is_the_lines_age(tmp_path: Path, hours: int) -> None:
+    """A gap of whole quarter hours that would put the writer at UTC-13 or UTC+15: no zone is
+    there (they span UTC-12 to UTC+14), so the file stays in local time and the line is old
+    (or ahead, not believed): history either way."""
+    log = tmp_path / "far.log"
+    log.write_text(REDIS_TRACEBACK.format(stamp=zoned(timezone(timedelta(hours=hours)), 0)))
+    code, report = check(log)
+    assert code == 0 and status(report)["status"] != "fail", status(report)
+
+
+@pytest.mark.parametrize("ago", [1000, 3600 + 450, 6 * 3600 + 500])
+async def test_a_genuinely_old_last_line_is_read_as_local_time(tmp_path: Path, ago: int) -> None:
+    """A file touched now whose last line is old, by a gap no quarter hour fits: the gap is the
+    line's age, the file stays in local time, its errors are history."""
     log = tmp_path / "old.log"
-    log.write_text(REDIS_TRACEBACK.format(stamp=asctime(ago)) + access(ago))
+    log.write_text(REDIS_TRACEBACK.format(stamp=asctime(ago + 300)) +
+                   REDIS_TRACEBACK.format(stamp=asctime(ago)))
+    probe = LogsProbe(FileSource(str(log)), hold=0.0)
+    try:
+        older, last = (await probe.run()).events
+    finally:
+        await probe.close()
+    assert (older.clock, last.clock) == ("logged", "logged")
+    assert last.timestamp == pytest.approx(time.time() - ago, abs=5)
+    assert older.timestamp == pytest.approx(time.time() - ago - 300, abs=5)
     code, report = check(log)
     assert code == 0 and status(report)["status"] != "fail", status(report)

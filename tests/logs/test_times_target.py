@@ -2,7 +2,9 @@
 zone to TIME_ZONE (America/Chicago when unset, as in tests/target), so Daphne writes zone-less
 times hours off this machine's. The probe learns that from lines written while it watches, and
 a real Redis outage's tracebacks are judged at the moment they were logged — by the dashboard's
-probe, and by a `check` started after it."""
+probe, and by a `check` started after it: with nothing that sees Redis answer again they fail;
+with --redis-url, once Redis answers, they are history (a warning), and while it is still down
+they fail and name Redis."""
 
 from __future__ import annotations
 
@@ -92,8 +94,9 @@ async def test_a_redis_outage_in_daphnes_log_is_judged_when_it_was_logged(
     verdict = consumer_errors(check_context(settings, None, {"logs"}), samples, time.time())
     assert verdict.status == FAIL and "redis-error" in verdict.summary, verdict
     # `check` started now reads that log from its start-up backlog: the file's last line
-    # against its modification time says it is written in America/Chicago, so the outage's
-    # errors are seconds old, not six hours: they fail, and name Redis.
+    # against its modification time is a whole number of hours off local time: the file is
+    # written at that offset (Chicago's), so the outage's errors are seconds old, not six
+    # hours: they fail, and name Redis (no --redis-url: nothing here sees Redis answer again).
     assert await handshake(target) == "101"
     proc = subprocess.run([sys.executable, "-m", "wsmonitor", "check", "--only", "logs",
                            "--log-file", str(target.daphne.log_path), "--json"],
@@ -103,3 +106,59 @@ async def test_a_redis_outage_in_daphnes_log_is_judged_when_it_was_logged(
     assert proc.returncode == 1 and result["status"] == "fail", result
     assert report["diagnosis"]["layer"] == "redis", report["diagnosis"]
     assert report["probes"]["logs"]["by_category"]["traceback"] >= 1
+
+
+def run_check(target: Target) -> tuple[int, dict, dict]:
+    """`wsmonitor check` with the target's Redis and Daphne's log; (exit code, report,
+    consumer-errors)."""
+    proc = subprocess.run([sys.executable, "-m", "wsmonitor", "check", "--redis-url",
+                           target.redis.url, "--log-file", str(target.daphne.log_path), "--json"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=90)
+    assert proc.stderr == "", proc.stderr
+    report = json.loads(proc.stdout)
+    result = next(c for c in report["checks"] if c["id"] == "consumer-errors")
+    return proc.returncode, report, result
+
+
+async def test_a_check_after_a_redis_outage_ended_warns_and_during_it_fails(
+        raising_target: Target) -> None:
+    """The issue's case: a `check` started after a Redis outage has ended (Redis answers here
+    and to the service) finds the outage's errors in the log, seconds old, inside the recent
+    window. wsmonitor never saw the outage, but redis-reachable sees its end now: the errors
+    logged before it started are history — a warning, exit 0, no layer named. The same
+    `check` while Redis is still down fails and names Redis."""
+    target = raising_target
+    log = target.daphne.log_path
+    assert await handshake(target) == "101"
+    port = target.redis.port
+    target.redis.stop()
+    try:
+        before = log.read_text().count("redis.exceptions.ConnectionError")
+        assert await handshake(target) == "500"  # connect() raises on group_add: real errors
+        deadline = time.monotonic() + 30
+        while log.read_text().count("redis.exceptions.ConnectionError") <= before:
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            await asyncio.sleep(0.2)
+        # Still down: the errors are current, Redis refuses here too.
+        code, report, result = run_check(target)
+        assert code == 1, result
+        assert result["status"] == "fail", result
+        assert result["summary"].startswith(tuple(f"{n} consumer error(s) in the last 3 min"
+                                                  for n in range(1, 20))), result
+        assert "redis-error" in result["summary"]
+        assert report["diagnosis"]["layer"] == "redis", report["diagnosis"]
+    finally:
+        target.redis.start(port)
+    # Over: the service connects again (its access log line is the file's last, written now).
+    assert await handshake(target) == "101"
+    code, report, result = run_check(target)
+    statuses = {c["id"]: c["status"] for c in report["checks"]}
+    assert code == 0, (result, report["diagnosis"])
+    assert statuses["redis-reachable"] == "pass"
+    assert result["status"] == "warn", result
+    assert "Redis error(s) logged before wsmonitor started, the last" in result["summary"]
+    assert result["summary"].endswith("Redis answers now"), result
+    assert any("logged before wsmonitor started watching" in e for e in result["evidence"])
+    assert report["diagnosis"]["layer"] == "none", report["diagnosis"]
+    # counted in the window all the same: history is shown, not hidden
+    assert report["probes"]["logs"]["by_category"]["redis-error"] >= 1

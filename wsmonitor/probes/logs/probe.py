@@ -109,6 +109,7 @@ class LogsProbe:
         self._anchored = False
         self._counts = _WindowCounts(window, bucket=max(1.0, min(10.0, window / 60)))
         self._recent: deque[LogEvent] = deque(maxlen=history)
+        self._watching_since = 0.0
         self._lock = threading.Lock()
         self.events_total = 0
 
@@ -125,6 +126,10 @@ class LogsProbe:
     async def run(self) -> LogsSample:
         """Take what the source has, classify it, and say so."""
         started = time.perf_counter()
+        if not self._watching_since:
+            # The first read: what it finds (a file's last lines, a command's first burst,
+            # CloudWatch's look-back) was logged before wsmonitor watched.
+            self._watching_since = time.time()
         batch = await self.source.fetch()
         if len(batch.lines) > 2000:
             # Big batches are classified off the event loop so other probes keep their cadence.
@@ -145,6 +150,7 @@ class LogsProbe:
             source=self.source.kind, events=events, by_category=by_category,
             by_severity=by_severity, window_seconds=self.window, events_in_window=in_window,
             events_total=self.events_total, events_omitted=omitted,
+            watching_since=self._watching_since,
             **self.source.describe(),
         )
 

@@ -7,9 +7,9 @@ whose age nobody knows: they are history.
 
 Times without a zone are local time (the machine wsmonitor runs on). A source whose lines, read
 as they are written, show another zone a whole number of quarter hours off (pods logging UTC,
-read from a laptop in Europe; Django logging in its default TIME_ZONE, America/Chicago) is
-corrected for, by `ZoneGuess`: from lines read as they are written, and at start-up from a log
-file's modification time when its last line fits UTC or America/Chicago to the second.
+read from a laptop in Europe; Django logging in its TIME_ZONE) is corrected for, by `ZoneGuess`:
+from lines read as they are written, and at start-up from a log file's modification time when
+its last line is a whole number of quarter hours off it, to the second (every zone's offset is).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -189,32 +188,38 @@ class ZoneGuess:
         quarters = round(gap / self.QUARTER)
         return abs(gap - quarters * self.QUARTER) <= self.TOLERANCE
 
-    ANCHOR_ZONES = ("UTC", "America/Chicago")
-    """The zones a log file may be written in besides local time: UTC (servers, containers,
-    Django's startproject) and America/Chicago (Django's TIME_ZONE when a project sets none,
-    which Django makes its process's zone)."""
     ANCHOR_TOLERANCE = 3.0
     """Seconds between a file's last line and its modification time (the line is the write)."""
+    MIN_UTC_OFFSET = -12 * 3600.0
+    MAX_UTC_OFFSET = 14 * 3600.0
+    """The UTC offsets zones have (UTC-12 to UTC+14): a fit outside them is no zone."""
 
     def anchor(self, naive_time: float, written_at: float) -> None:
         """Learn from the backlog's last zone-less time (read as local time) and the moment the
-        file was last written. When local time does not fit but one of `ANCHOR_ZONES` fits to
-        the second, the file is in that zone. Any other gap is the line's age: a file written
-        a quarter of an hour ago and not since is not taken for one in another zone."""
-        if abs(written_at - naive_time) <= self.ANCHOR_TOLERANCE:
+        file was last written (the line is that write).
+
+        When the two differ by a whole number of quarter hours to within `ANCHOR_TOLERANCE`
+        seconds, and that makes the writer's UTC offset one a zone can have, the file is in
+        that zone: every zone's offset is a whole number of quarter hours, whatever its name
+        (UTC in a container, Django's TIME_ZONE, India's +5:30). Any other gap is the line's
+        age: a file whose last line is old keeps being read in local time.
+        """
+        gap = written_at - naive_time
+        if abs(gap) <= self.ANCHOR_TOLERANCE:
             return
-        local = datetime.fromtimestamp(naive_time)
-        for name in self.ANCHOR_ZONES:
-            try:
-                zone = ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-            offset = (local.astimezone().utcoffset() or timedelta(0)) \
-                - (local.replace(tzinfo=zone).utcoffset() or timedelta(0))
-            shift = offset.total_seconds()
-            if shift and abs(naive_time + shift - written_at) <= self.ANCHOR_TOLERANCE:
-                self.offset = self._candidate = shift
-                return
+        quarters = round(gap / self.QUARTER)
+        shift = quarters * self.QUARTER
+        if abs(gap - shift) > self.ANCHOR_TOLERANCE:
+            return  # not a zone: the last line is that old
+        try:
+            local = datetime.fromtimestamp(naive_time).astimezone().utcoffset()
+        except (OverflowError, OSError, ValueError):
+            return
+        # naive_time read the writer's wall clock as local time: the writer's UTC offset is
+        # local's less the shift that puts the line at its write.
+        writer = (local or timedelta(0)).total_seconds() - shift
+        if self.MIN_UTC_OFFSET <= writer <= self.MAX_UTC_OFFSET:
+            self.offset = self._candidate = shift
 
     def correct(self, naive_time: float) -> float:
         return naive_time + self.offset
