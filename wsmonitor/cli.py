@@ -221,7 +221,7 @@ def _demo_parser(sub: Any) -> None:
                       help="switch a fault on from the start (repeatable)")
     demo.add_argument("--redis", default="auto", choices=("auto", "redis-server", "embedded"),
                       help="the demo's Redis: redis-server when on PATH (auto, the default), "
-                           "or the embedded one (pip install 'wsmonitor[demo]')")
+                           "or the embedded one (fakeredis, installed with wsmonitor)")
     demo.add_argument("--target-only", action="store_true",
                       help="run the target without the dashboard: print where it is, write a "
                            "wsmonitor.toml for it, take fault commands on stdin")
