@@ -143,7 +143,18 @@ class VerdictBanner(Static):
             texts = [f"[b]Do first:[/] {remedy}",
                      f"[b]Diagnosis[/] [${colour}]{escape(headline)}[/] · {status}",
                      f"[$text-muted]{summary}[/]"]
-            lines = [f"{rows[r]} {texts[r]}" for r in range(3)]
+            room = width - len(rows_plain := big[0]) - 5 - len("Do first: ")
+            wrapped = textwrap.wrap(redact(d.remedy), max(20, room))
+            if len(wrapped) > 1 and self._tall():
+                # Room for a fourth row: the "do first" whole over two rows, the summary
+                # under the large word.
+                rest = " ".join(redact(d.remedy).split()[len(wrapped[0].split()):])
+                texts = [f"[b]Do first:[/] {escape(wrapped[0])}",
+                         f"          {escape(rest)}", texts[1]]
+                lines = [f"{rows[r]} {texts[r]}" for r in range(3)]
+                lines.append(" " * (len(rows_plain) + 5) + f"[$text-muted]{summary}[/]")
+            else:
+                lines = [f"{rows[r]} {texts[r]}" for r in range(3)]
         else:
             words = "" if broken else f" [${colour}]{escape(headline)}[/] ·"
             head = f"{band} {icon} {escape(word)} [/] [b]Diagnosis[/]{words} {status}"
@@ -155,10 +166,18 @@ class VerdictBanner(Static):
                 rest = " ".join(redact(d.remedy).split()[len(wrapped[0].split()):])
                 lines = [head, f"[b]Do first:[/] {escape(wrapped[0])}",
                          f"           {escape(rest)}"]
+        self.styles.height = len(lines)
         self.update("\n".join(lines))
         for name in ("none", "unknown", "broken"):
             self.set_class((layer if not broken else "broken") == name, f"-layer-{name}")
         self.set_class(state.paused, "-paused")
+
+    def _tall(self) -> bool:
+        """The screen has 40 lines or more: the banner may take a fourth."""
+        try:
+            return self.screen.size.height >= 40
+        except Exception:  # noqa: BLE001 - not mounted yet
+            return False
 
     @staticmethod
     def _status(state: BannerState, broken: bool) -> str:
