@@ -45,6 +45,10 @@ FULL_REFRESH_TICKS = 5
 class MonitorScreen(Screen[None]):
     """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md)."""
 
+    AUTO_FOCUS = ""
+    """Nothing focused at start: the first press of 1–4 focuses a pane, the second
+    maximises it, whichever pane it is."""
+
     def __init__(self, settings: Settings, engine: Engine) -> None:
         super().__init__()
         self.settings = settings
@@ -430,10 +434,14 @@ def help_keys(screen: Screen[object]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     seen: set[str] = set()
     numbers: list[str] = []
-    for active in screen.active_bindings.values():
-        binding = active.binding
-        if active.node is not screen.app and active.node is not screen:
-            continue
+    # wsmonitor's own bindings, base class first (Textual's defaults — tab, ^p … — are not
+    # wsmonitor's to explain, and kiosk has none of them).
+    own: list[Binding] = []
+    for node in (screen.app, screen):
+        for cls in reversed(type(node).__mro__):
+            if cls.__module__.startswith("wsmonitor"):
+                own += [b for b in cls.__dict__.get("BINDINGS", ()) if isinstance(b, Binding)]
+    for binding in own:
         if binding.action in seen:
             continue
         seen.add(binding.action)

@@ -153,7 +153,12 @@ class ChecklistPane(Vertical, can_focus=False):
 
     def focus(self, scroll_visible: bool = True) -> ChecklistPane:  # type: ignore[override]
         if self.interactive:
-            self.query_one(OptionList).focus(scroll_visible)
+            options = self.query_one(OptionList)
+            if options.highlighted is None and self._results:
+                # Enter must open something: the first failing check, else the first.
+                failing = [i for i, r in enumerate(self._results) if r.status == "fail"]
+                options.highlighted = failing[0] if failing else 0
+            options.focus(scroll_visible)
         return self
 
     def show(self, results: Sequence[CheckResult], now: float | None = None) -> None:

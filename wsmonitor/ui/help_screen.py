@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -14,6 +15,9 @@ from textual.widgets import Static
 
 from wsmonitor.probes.handshake import CLASSIFICATIONS
 from wsmonitor.ui.handshake_pane import LETTER
+
+TEXT_WIDTH = 96
+"""Columns of the help's text (its box is 100 wide)."""
 
 READING = """\
 [b]Reading it[/]
@@ -43,10 +47,16 @@ def legend() -> str:
             "expected), red is not:\n" + "\n".join(lines))
 
 
-def help_text(keys: Sequence[tuple[str, str]], panes: Sequence[str] = ()) -> str:
-    """The help's markup from (key, what it does) rows and the panes' titles in screen order."""
+def help_text(keys: Sequence[tuple[str, str]], panes: Sequence[str] = (),
+              columns: int = TEXT_WIDTH) -> str:
+    """The help's markup from (key, what it does) rows and the panes' titles in screen order,
+    the keys' explanations wrapped at `columns` under themselves."""
     width = max((len(k) for k, _ in keys), default=1) + 2
-    rows = [f"  [b]{escape(k)}[/]{' ' * (width - len(k))}{escape(what)}" for k, what in keys]
+    rows = []
+    for key, what in keys:
+        lines = textwrap.wrap(what, max(20, columns - 2 - width)) or [""]
+        rows.append(f"  [b]{escape(key)}[/]{' ' * (width - len(key))}{escape(lines[0])}")
+        rows += [" " * (2 + width) + escape(line) for line in lines[1:]]
     text = "[b]wsmonitor[/] — which layer broke the WebSocket notifications, with evidence.\n\n"
     text += "[b]Keys[/]\n" + "\n".join(rows)
     if panes:
@@ -82,7 +92,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(help_text(self.keys, self.panes), id="help-text")
+            columns = min(TEXT_WIDTH, self.app.size.width - 6)
+            yield Static(help_text(self.keys, self.panes, columns), id="help-text")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

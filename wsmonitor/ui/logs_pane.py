@@ -56,7 +56,10 @@ class LogsPane(Vertical, can_focus=False):
     LogsPane > #logs-counts { height: auto; }
     LogsPane > #logs-filter { display: none; height: 3; }
     LogsPane > #logs-filter.-shown { display: block; }
-    LogsPane > RichLog { height: 1fr; background: $surface 0%; overflow-y: auto; }
+    LogsPane > RichLog {
+        height: 1fr; background: $surface 0%; overflow-y: auto;
+        scrollbar-gutter: stable;  /* lines are wrapped at a width the scrollbar never takes */
+    }
     """
 
     def __init__(self, *, interactive: bool = True, **kwargs: object) -> None:
