@@ -59,6 +59,8 @@ class MonitorScreen(Screen[None]):
         self._ticks = 0
         self._shown: Diagnosis | None = None
         """The verdict on the banner (kept while the probes are paused)."""
+        self._new_evidence = False
+        """A sample arrived since the banner was last judged."""
 
     def compose(self) -> ComposeResult:
         yield VerdictBanner("Diagnosis: waiting for evidence…", id="banner")
@@ -107,6 +109,7 @@ class MonitorScreen(Screen[None]):
 
     def on_sample_received(self, message: SampleReceived) -> None:
         message.stop()
+        self._new_evidence = True
         self.refresh_views()
 
     def refresh_views(self) -> None:
@@ -154,18 +157,20 @@ class MonitorScreen(Screen[None]):
     def _show_banner(self, diagnosis: Diagnosis, now: float,
                      results: Sequence[CheckResult] = ()) -> None:
         paused = self.engine.paused
-        if paused and self._shown is not None:
+        if paused and self._shown is not None and not self._new_evidence:
             # Paused, the evidence only ages: the verdict stays as the probes left it rather
-            # than sliding to "not decided yet" for want of fresh samples.
+            # than sliding to "not decided yet" for want of fresh samples. (A run that was in
+            # flight at the pause still brings evidence, and is judged.)
             shown = self._shown
         else:
             history = {name: self.engine.history(name) for name in self.engine.probes}
             shown = self._shown = self._verdicts.update(diagnosis, now, results,
                                                         streaks(history))
+        self._new_evidence = False
         pending = self._verdicts.pending
         self.query_one(VerdictBanner).show(
             shown, confirmed=True, since=self._verdicts.since or now, now=now, paused=paused,
-            pending=pending.layer if pending and not paused else None)
+            pending=pending.layer if pending else None)
 
     def _show_statusbar(self) -> None:
         mode = "KIOSK read-only" if self.settings.kiosk else "interactive"
