@@ -26,7 +26,7 @@ from wsmonitor.ui.app import MonitorScreen, create_app
 T0 = 1767225600.0
 """2026-01-01 00:00:00 UTC: where the recording starts."""
 
-THEMES = ("dark", "light", "high-contrast", "colorblind")
+THEMES = ("dark", "light", "high-contrast", "colorblind", "ansi-dark", "ansi-light")
 SIZES = ((80, 24), (160, 48))
 
 
@@ -198,6 +198,20 @@ def test_kiosk_with_redis_down(snap_compare, tmp_path: Path, size: tuple[int, in
     app, play = replay_app(write_recording(tmp_path / "down.jsonl", redis_down_from=6),
                            "high-contrast", kiosk=True)
     assert snap_compare(app, terminal_size=size, run_before=play)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_maximised_logs_keep_the_banner(snap_compare, tmp_path: Path,  # noqa: ANN001
+                                        size: tuple[int, int]) -> None:
+    """4 twice: the logs fill the grid; banner, status bar and footer stay."""
+    app, play = replay_app(write_recording(tmp_path / "down.jsonl", redis_down_from=6), "dark")
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await play(pilot)
+        await pilot.press("4", "4")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 LAYOUT_SIZES = ((80, 24), (100, 30), (120, 40), (160, 48), (200, 60))

@@ -307,10 +307,12 @@ class WsMonitorApp(App[int]):
         if pane.has_class("-max"):
             pane.remove_class("-max")
             grid.remove_class("-maximized")
+            self.call_after_refresh(self._refresh)
         elif screen.focused is pane or pane.has_focus_within:
             for other in panes:
                 other.set_class(other is pane, "-max")
             grid.add_class("-maximized")
+            self.call_after_refresh(self._refresh)  # redrawn at its new width
         else:
             for other in panes:
                 other.remove_class("-max")

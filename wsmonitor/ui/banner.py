@@ -64,6 +64,9 @@ STYLE = {"none": "success", "unknown": "secondary"}
 
 HEADLINE = {"none": "nothing broken found", "unknown": "not decided yet"}
 
+WIDE = 100
+"""Columns from which the large word is always drawn."""
+
 TEXT_ROOM = 56
 """Columns the text beside the large word needs; with less, the compact layout is used."""
 
@@ -136,7 +139,10 @@ class VerdictBanner(Static):
         width = self.content_size.width or self.size.width or 80
         band = f"[b $background on ${colour}]"
         big = big_text(word)
-        if width - (len(big[0]) + 5) >= TEXT_ROOM:
+        beside = width - (len(big[0]) + 5)
+        # The large word when there is room beside it for the text: on a wide screen, or when
+        # the "do first" fits whole on its row (else the compact layout gives it two rows).
+        if beside >= TEXT_ROOM and (width >= WIDE or len(d.remedy) + 10 <= beside):
             # The icon on a band of the verdict's colour, the word in that colour beside it.
             rows = [(f"{band} {icon} [/]" if r == 1 else f"[on ${colour}]   [/]")
                     + f" [b ${colour}]{escape(big[r])}[/]" for r in range(3)]

@@ -174,8 +174,10 @@ class LogsPane(Vertical, can_focus=False):
 
     def _colour(self, event: LogEvent) -> str:
         theme = self.app.current_theme
-        return {"error": theme.error, "warning": theme.warning}.get(
+        colour = {"error": theme.error, "warning": theme.warning}.get(
             event.severity or "", theme.foreground) or ""
+        # The ANSI themes name the terminal's colours (ansi_yellow); Rich calls them yellow.
+        return colour.removeprefix("ansi_").replace("default", "")
 
     def _write(self, log: RichLog, event: LogEvent) -> None:
         lines = event.message.splitlines() or [""]
