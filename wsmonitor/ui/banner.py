@@ -146,21 +146,12 @@ class VerdictBanner(Static):
             # The icon on a band of the verdict's colour, the word in that colour beside it.
             rows = [(f"{band} {icon} [/]" if r == 1 else f"[on ${colour}]   [/]")
                     + f" [b ${colour}]{escape(big[r])}[/]" for r in range(3)]
-            texts = [f"[b]Do first:[/] {remedy}",
-                     f"[b]Diagnosis[/] [${colour}]{escape(headline)}[/] · {status}",
-                     f"[$text-muted]{summary}[/]"]
-            room = width - len(rows_plain := big[0]) - 5 - len("Do first: ")
-            wrapped = textwrap.wrap(redact(d.remedy), max(20, room))
-            if len(wrapped) > 1 and self._tall():
-                # Room for a fourth row: the "do first" whole over two rows, the summary
-                # under the large word.
-                rest = " ".join(redact(d.remedy).split()[len(wrapped[0].split()):])
-                texts = [f"[b]Do first:[/] {escape(wrapped[0])}",
-                         f"          {escape(rest)}", texts[1]]
-                lines = [f"{rows[r]} {texts[r]}" for r in range(3)]
-                lines.append(" " * (len(rows_plain) + 5) + f"[$text-muted]{summary}[/]")
-            else:
-                lines = [f"{rows[r]} {texts[r]}" for r in range(3)]
+            room = max(20, beside - 1)
+            texts = self._beside(d, room, 4 if self._tall() else 3,
+                                 f"[b]Diagnosis[/] [${colour}]{escape(headline)}[/] · {status}")
+            # A fourth row starts under the text, not under the large word.
+            lines = [f"{rows[r] if r < 3 else ' ' * (len(big[0]) + 4)} {text}"
+                     for r, text in enumerate(texts)]
         else:
             words = "" if broken else f" [${colour}]{escape(headline)}[/] ·"
             head = f"{band} {icon} {escape(word)} [/] [b]Diagnosis[/]{words} {status}"
@@ -177,6 +168,29 @@ class VerdictBanner(Static):
         for name in ("none", "unknown", "broken"):
             self.set_class((layer if not broken else "broken") == name, f"-layer-{name}")
         self.set_class(state.paused, "-paused")
+
+    @staticmethod
+    def _beside(d: Diagnosis, room: int, most: int, diagnosis_line: str) -> list[str]:
+        """The text beside the large word: the "do first", the diagnosis line, the summary —
+        the first and last wrapped at `room` over the rows left (`most` in all), cut with an
+        ellipsis only when they do not fit."""
+        remedy = textwrap.wrap("Do first: " + redact(d.remedy), room) or ["Do first:"]
+        summary = textwrap.wrap(redact(d.summary), room) or [""]
+        do_rows = min(len(remedy), max(1, most - 2))
+        summary_rows = max(1, min(len(summary), most - 1 - do_rows))
+
+        def cut(lines: list[str], n: int) -> list[str]:
+            shown = lines[:n]
+            if len(lines) > n:
+                shown[-1] = shown[-1][:room - 1].rstrip() + "…"
+            return shown
+
+        first, *more = cut(remedy, do_rows)
+        out = ["[b]Do first:[/]" + escape(first[len("Do first:"):])]
+        out += [escape(line) for line in more]
+        out.append(diagnosis_line)
+        out += [f"[$text-muted]{escape(line)}[/]" for line in cut(summary, summary_rows)]
+        return out
 
     def _tall(self) -> bool:
         """The screen has 40 lines or more: the banner may take a fourth."""
