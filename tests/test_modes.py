@@ -18,7 +18,8 @@ from wsmonitor.config import load_settings
 from wsmonitor.replay import ReplayEngine, load_recording, replay_settings
 from wsmonitor.runtime import build_engine
 from wsmonitor.theme_files import load_theme
-from wsmonitor.ui.app import KioskApp, MonitorScreen, WsMonitorApp, create_app, textual_theme
+from wsmonitor.ui.app import KioskApp, MonitorScreen, WsMonitorApp, create_app
+from wsmonitor.ui.theming import textual_theme
 
 from .handshake.processes import DaphneProcess, RedisProcess, Target, setup_target_db
 from .test_snapshots import THEMES, svg_lines, write_recording

@@ -12,7 +12,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.screen import Screen
-from textual.theme import Theme
 from textual.widgets import Footer, Static
 
 from wsmonitor.checks import CheckResult, Diagnosis
@@ -20,14 +19,15 @@ from wsmonitor.config import Settings
 from wsmonitor.diagnosis import VerdictTracker, streaks
 from wsmonitor.engine import Engine
 from wsmonitor.runtime import check_context, judge
-from wsmonitor.probes.handshake import HandshakeSample
-from wsmonitor.samples import RedisSample, Sample
+from wsmonitor.samples import RedisSample
 from wsmonitor.secrets import redact
 from wsmonitor.theme_files import load_theme
 from wsmonitor.ui.banner import VerdictBanner
 from wsmonitor.ui.checklist_pane import ChecklistPane
 from wsmonitor.ui.format import interval_text, set_text
-from wsmonitor.ui.handshake_pane import HandshakePane, HandshakePaneState, expected
+from wsmonitor.ui.handshake_pane import HandshakePane, HandshakePaneState
+from wsmonitor.ui.keys import help_keys, real_failure, short_path
+from wsmonitor.ui.theming import textual_theme
 from wsmonitor.ui.logs_pane import LogsPane
 from wsmonitor.ui.messages import SampleReceived
 from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
@@ -403,67 +403,6 @@ class WsMonitorApp(App[int]):
         screen = self.screen
         if isinstance(screen, MonitorScreen):
             screen.refresh_views()
-
-
-def textual_theme(spec: dict[str, object]) -> Theme:
-    """A Textual theme from a theme file's values (`wsmonitor.theme_files.load_theme`)."""
-    if "textual" in spec:
-        import dataclasses
-
-        from textual.theme import BUILTIN_THEMES
-
-        return dataclasses.replace(BUILTIN_THEMES[str(spec["textual"])], name=str(spec["name"]))
-    return Theme(**spec)  # type: ignore[arg-type]
-
-
-def real_failure(sample: Sample) -> bool:
-    """A failed probe run that is a fault: not the rejection a healthy service gives a
-    handshake variant (no token, wrong Origin), and not a held socket's interim sample."""
-    if sample.ok or getattr(sample, "interim", False):
-        return False
-    if isinstance(sample, HandshakeSample):
-        return not expected(sample.variant, sample)
-    return True
-
-
-def short_path(path: str, room: int = 40) -> str:
-    """A directory as short as it stays clear: ``~`` for home, and its tail when long."""
-    full = os.path.abspath(path)
-    home = os.path.expanduser("~")
-    if full == home or full.startswith(home + os.sep):
-        full = "~" + full[len(home):]
-    return full if len(full) <= room else "…" + full[-(room - 1):]
-
-
-def help_keys(screen: Screen[object]) -> list[tuple[str, str]]:
-    """(key, what it does) for every binding the screen answers to, then the panes' own keys:
-    the ? help is made from these, so it cannot drift from what the keys do."""
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    numbers: list[str] = []
-    # wsmonitor's own bindings, base class first (Textual's defaults — tab, ^p … — are not
-    # wsmonitor's to explain, and kiosk has none of them).
-    own: list[Binding] = []
-    for node in (screen.app, screen):
-        for cls in reversed(type(node).__mro__):
-            if cls.__module__.startswith("wsmonitor"):
-                own += [b for b in cls.__dict__.get("BINDINGS", ()) if isinstance(b, Binding)]
-    for binding in own:
-        if binding.action in seen:
-            continue
-        seen.add(binding.action)
-        if binding.action.startswith("pane("):
-            numbers.append(binding.key)
-            continue
-        key = binding.key_display or screen.app.get_key_display(binding)
-        rows.append((key, binding.tooltip or binding.description))
-    if numbers:
-        rows.append((f"{min(numbers)}–{max(numbers)}", "focus a pane, numbered in the screen's "
-                     "order (top left first); again: maximise (the banner stays); again: "
-                     "restore"))
-    for pane in screen.query(".pane"):
-        rows += list(getattr(pane, "HELP_KEYS", ()))
-    return rows
 
 
 class KioskApp(WsMonitorApp, inherit_bindings=False):
