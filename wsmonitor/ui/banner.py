@@ -13,6 +13,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 
+from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
@@ -153,8 +154,13 @@ class VerdictBanner(Static):
             lines = [f"{rows[r] if r < 3 else ' ' * (len(big[0]) + 4)} {text}"
                      for r, text in enumerate(texts)]
         else:
-            words = "" if broken else f" [${colour}]{escape(headline)}[/] ·"
+            # The headline in words too ("broken layer: redis"): what scripts and screen readers
+            # find on every layout; the clock goes first when the row is short of room.
+            words = f" [${colour}]{escape(headline)}[/] ·"
             head = f"{band} {icon} {escape(word)} [/] [b]Diagnosis[/]{words} {status}"
+            if Content.from_markup(head).cell_length > width:
+                short = self._status(state, broken, clock=False)
+                head = f"{band} {icon} {escape(word)} [/] [b]Diagnosis[/]{words} {short}"
             room = max(20, width - 11)
             wrapped = textwrap.wrap(redact(d.remedy), room) or [""]
             if len(wrapped) == 1:
@@ -200,7 +206,7 @@ class VerdictBanner(Static):
             return False
 
     @staticmethod
-    def _status(state: BannerState, broken: bool) -> str:
+    def _status(state: BannerState, broken: bool, clock: bool = True) -> str:
         d = state.diagnosis
         parts = []
         if not state.confirmed:
@@ -208,8 +214,12 @@ class VerdictBanner(Static):
         elif broken or d.confidence != "confirmed":
             parts.append(escape(d.confidence))
         if state.since is not None:
-            clock = time.strftime("%H:%M:%S", time.localtime(state.since))
-            parts.append(f"since {clock} ({age_text(state.now - state.since)})")
+            age = age_text(state.now - state.since)
+            if clock:
+                at = time.strftime("%H:%M:%S", time.localtime(state.since))
+                parts.append(f"since {at} ({age})")
+            else:
+                parts.append(f"for {age}")
         if state.pending:
             parts.append(f"evidence turning to {escape(state.pending)}, confirming")
         if state.paused:
