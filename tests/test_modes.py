@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 import pytest
 import redis
-from textual.theme import Theme
 from textual.widgets import Input
 
 from wsmonitor.config import load_settings
@@ -20,6 +19,7 @@ from wsmonitor.replay import ReplayEngine, load_recording, replay_settings
 from wsmonitor.runtime import build_engine
 from wsmonitor.theme_files import load_theme
 from wsmonitor.ui.app import KioskApp, MonitorScreen, WsMonitorApp, create_app
+from wsmonitor.ui.theming import textual_theme
 
 from .handshake.processes import DaphneProcess, RedisProcess, Target, setup_target_db
 from .test_snapshots import THEMES, svg_lines, write_recording
@@ -103,7 +103,7 @@ async def assert_no_secret_in_any_theme(app: WsMonitorApp, pilot, secrets: list[
                                         mode: str) -> None:
     for name in THEMES:
         theme = load_theme(name)
-        app.register_theme(Theme(**theme))
+        app.register_theme(textual_theme(theme))
         app.theme = theme["name"]
         screen = app.screen
         assert isinstance(screen, MonitorScreen)

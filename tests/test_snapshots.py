@@ -26,7 +26,7 @@ from wsmonitor.ui.app import MonitorScreen, create_app
 T0 = 1767225600.0
 """2026-01-01 00:00:00 UTC: where the recording starts."""
 
-THEMES = ("dark", "light", "high-contrast", "colorblind")
+THEMES = ("dark", "light", "high-contrast", "colorblind", "ansi-dark", "ansi-light")
 SIZES = ((80, 24), (160, 48))
 
 
@@ -200,6 +200,20 @@ def test_kiosk_with_redis_down(snap_compare, tmp_path: Path, size: tuple[int, in
     assert snap_compare(app, terminal_size=size, run_before=play)
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_maximised_logs_keep_the_banner(snap_compare, tmp_path: Path,  # noqa: ANN001
+                                        size: tuple[int, int]) -> None:
+    """4 twice: the logs fill the grid; banner, status bar and footer stay."""
+    app, play = replay_app(write_recording(tmp_path / "down.jsonl", redis_down_from=6), "dark")
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await play(pilot)
+        await pilot.press("4", "4")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
 LAYOUT_SIZES = ((80, 24), (100, 30), (120, 40), (160, 48), (200, 60))
 
 
@@ -231,3 +245,37 @@ async def test_nothing_essential_is_cut(tmp_path: Path, size: tuple[int, int],
     for variant, outcome in (("token+origin", "ok"), ("no-token", "forbidden"),
                              ("no-origin", "forbidden"), ("wrong-origin", "forbidden")):
         assert re.search(rf"✔ {re.escape(variant)} +{outcome}", text), variant
+
+
+@pytest.mark.parametrize("size", LAYOUT_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_layout_steps_keep_titles_freshness_banner_and_footer(tmp_path: Path,
+                                                                   size: tuple[int, int]) -> None:
+    """With a fault, at every size: each pane keeps its title and freshness on its border,
+    the logs keep rows for lines, the banner stays within three rows (four from 40 lines), the
+    checklist says more than ids once it has the room, and the footer ends on a whole key."""
+    from textual.widgets import Footer
+
+    from wsmonitor.ui.banner import VerdictBanner
+
+    app, settle = replay_app(write_recording(tmp_path / "down.jsonl", redis_down_from=6), "dark")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        text = svg_lines(app.export_screenshot())
+        banner = screen.query_one(VerdictBanner)
+        assert banner.region.height <= (4 if size[1] >= 40 else 3), banner.region
+        for pane_id, title in (("#handshake-pane", "WebSocket"), ("#redis-pane", "Redis"),
+                               ("#logs-pane", "Logs"), ("#checklist-pane", "Checklist")):
+            pane = screen.query_one(pane_id)
+            assert re.search(rf"[╭┌]─ {title}", text), (title, text)
+            if pane_id != "#checklist-pane":
+                assert "updated" in str(pane.border_subtitle), pane_id
+        logs = screen.query_one("#logs-lines")
+        assert logs.region.height >= 2, logs.region
+        footer = screen.query_one(Footer)
+        last = text.splitlines()[-1].rstrip()
+        assert footer.region.bottom == size[1]
+        assert last.endswith("Help"), last  # every key shown whole, none cut mid-word
+        if size[0] >= 160:
+            # summaries in full width: the failing check's says why
+            assert "unreachable from here: refused" in text, text

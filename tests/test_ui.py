@@ -106,11 +106,18 @@ async def test_budgeted_plan_stretches_interval_and_says_so(redis_server) -> Non
 async def test_pause_and_run_now_keys(redis_server) -> None:  # noqa: ANN001
     app = make_app(redis_url=redis_server.url)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "OK" in redis_status(app))
+        await wait_for(pilot, lambda: "nothing broken found" in banner(app))
         await pilot.press("p")
         assert app.engine.paused
         await pilot.pause(0.2)
         assert "PAUSED" in str(app.screen.query_one(RedisPane).border_subtitle)
+        assert "PAUSED" in banner(app) and "nothing broken found" in banner(app)
+        # r while paused runs nothing and says why (issue 14: it used to promise a run).
+        paused_runs = app.engine.states["redis"].runs
+        await pilot.press("r")
+        await pilot.pause(0.5)
+        assert app.engine.states["redis"].runs == paused_runs
+        assert any("paused" in str(n.message) for n in app._notifications)
         await pilot.press("p")
         assert not app.engine.paused
         runs = app.engine.states["redis"].runs
@@ -180,25 +187,36 @@ async def test_help_theme_pane_keys(redis_server) -> None:  # noqa: ANN001
         first = app.theme
         await pilot.press("t")
         assert app.theme != first and app.theme.startswith("wsmonitor-")
+        from wsmonitor.theme_files import theme_names
+
         seen = {app.theme}
-        for _ in range(3):
+        for _ in range(len(theme_names()) - 1):
             await pilot.press("t")
             seen.add(app.theme)
-        assert len(seen) == 4  # the four shipped themes, in turn
+
+        assert len(seen) == len(theme_names())  # every shipped theme, in turn
+        # 1-4 follow the screen's order, top left first: without --url the checklist is the
+        # left column, Redis the right (issue 14 changed this from a fixed Redis-first order).
         pane = app.screen.query_one(ChecklistPane)
+        redis = app.screen.query_one(RedisPane)
+        assert pane.region.x < redis.region.x
+        await pilot.press("2")
+        assert app.screen.focused is redis
         await pilot.press("1")
-        assert app.screen.focused is app.screen.query_one(RedisPane)
-        await pilot.press("4")
-        assert pane.has_focus_within and app.screen.maximized is None
-        await pilot.press("4")
-        assert app.screen.maximized is pane
-        await pilot.press("4")
-        assert app.screen.maximized is None
+        assert pane.has_focus_within and not pane.has_class("-max")
         await pilot.press("1")
-        assert app.screen.focused is app.screen.query_one(RedisPane)
-        await pilot.press("2")  # no handshake pane without --url: a notice, not a crash
+        # Maximised: the pane fills the grid below the banner, which stays.
         await pilot.pause(0.1)
-        assert app.screen.maximized is None
+        assert pane.has_class("-max") and not redis.display
+        banner_region = app.screen.query_one("#banner").region
+        assert 3 <= banner_region.height <= 4
+        assert pane.region.width >= SIZE[0] - 2 and pane.region.y == banner_region.bottom
+        await pilot.press("1")
+        await pilot.pause(0.1)
+        assert not pane.has_class("-max") and redis.display
+        await pilot.press("3")  # only two panes without --url: a notice, not a crash
+        await pilot.pause(0.1)
+        assert not any(p.has_class("-max") for p in app.screen.query(".pane"))
 
 
 async def test_export_writes_svg_and_markdown_without_secrets(redis_password, tmp_path,  # noqa: ANN001

@@ -84,6 +84,45 @@ def _common(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--kiosk", action="store_true", default=None,
                    help="read-only: no writing probes, no actions but quit")
     d.add_argument("--record", metavar="FILE.jsonl", help="append every sample to a JSONL file")
+    _export_option(d)
+
+
+def _export_option(group: Any) -> None:
+    group.add_argument("--export-dir", metavar="DIR",
+                       help="where e (export) writes its SVG and markdown (default: the "
+                            "current directory)")
+
+
+def _value_options() -> frozenset[str]:
+    """Option strings of every subcommand that take a value: to find the command word in
+    ``wsmonitor --config X check`` without mistaking X for it."""
+    parser = build_parser()
+    found: set[str] = set()
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
+        choices = getattr(action, "choices", None)
+        if isinstance(choices, dict):
+            for sub in choices.values():
+                found.update(s for a in sub._actions if a.nargs != 0  # noqa: SLF001
+                             for s in a.option_strings)
+    return frozenset(found)
+
+
+def _command_first(args: list[str]) -> list[str]:
+    """Move the command word to the front: common options go before or after it alike.
+
+    Options given before the command are placed right after it, so that one repeated after the
+    command (later on the line) still wins, as it would with both on the same side.
+    """
+    takes_value = _value_options()
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word in COMMANDS:
+            return [word, *args[:i], *args[i + 1:]]
+        if word == "--" or not word.startswith("-"):
+            break
+        i += 2 if word in takes_value else 1
+    return ["dashboard", *args]
 
 
 def _positive_int(text: str) -> int:
@@ -101,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "auth, consumer, channel layer, Redis or plan limit — with evidence.",
         epilog="Commands: dashboard (default), check, demo, replay, token, serve. "
                "`wsmonitor COMMAND --help` for each. Exit status: 0 nothing failed, 1 a check "
-               "failed, 2 bad input. "
+               "failed, 2 bad input. Common options go before or after the command alike "
+               "(`wsmonitor --config X check` = `wsmonitor check --config X`). "
                "Precedence: flag > environment > wsmonitor.toml > default.",
     )
     parser.add_argument("--version", action="version", version=f"wsmonitor {__version__}")
@@ -132,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replay speed (default 1; gaps over 60 s are shortened)")
     replay.add_argument("--theme", help="theme name or file")
     replay.add_argument("--kiosk", action="store_true", default=None, help="read-only")
+    _export_option(replay)
     token = sub.add_parser(
         "token", help="mint a test access token the way simplejwt does",
         description="Print a fresh HS256 access token (token_type, exp, iat, jti, user_id) "
@@ -191,7 +232,7 @@ def _demo_parser(sub: Any) -> None:
                       help="switch a fault on from the start (repeatable)")
     demo.add_argument("--redis", default="auto", choices=("auto", "redis-server", "embedded"),
                       help="the demo's Redis: redis-server when on PATH (auto, the default), "
-                           "or the embedded one (pip install 'wsmonitor[demo]')")
+                           "or the embedded one (fakeredis, installed with wsmonitor)")
     demo.add_argument("--target-only", action="store_true",
                       help="run the target without the dashboard: print where it is, write a "
                            "wsmonitor.toml for it, take fault commands on stdin")
@@ -207,6 +248,7 @@ def _demo_parser(sub: Any) -> None:
     d.add_argument("--kiosk", action="store_true", default=None,
                    help="read-only dashboard (no fault keys: use --fault)")
     d.add_argument("--record", metavar="FILE.jsonl", help="append every sample to a JSONL file")
+    _export_option(d)
 
 
 DEMO_ENVIRONMENT = ("WSMONITOR_THEME", "WSMONITOR_REDIS_PLAN")
@@ -225,9 +267,9 @@ def _settings_flags(ns: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run wsmonitor; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
-        args.insert(0, "dashboard")
     try:
+        if not args or args[0] not in ("-h", "--help", "--version"):
+            args = _command_first(args)
         ns = build_parser().parse_args(args)
         return _dispatch(ns)
     except UsageError as exc:
@@ -304,12 +346,19 @@ def cmd_check(ns: argparse.Namespace) -> int:
             await engine.run_once(["redis"])
 
     async def run() -> None:
+        from wsmonitor.progress import Progress, wanted
+
         others = [n for n in engine.probes if n != "redis"]
+        shown = asyncio.create_task(Progress(engine, sys.stderr).run()) \
+            if wanted(sys.stderr) else None
         try:
             await asyncio.gather(
                 redis_runs() if "redis" in engine.probes else asyncio.sleep(0),
                 engine.run_once(others) if others else asyncio.sleep(0))
         finally:
+            if shown is not None:
+                shown.cancel()
+                await asyncio.gather(shown, return_exceptions=True)
             await engine.close_probes()
             if recorder is not None:
                 recorder.close()
@@ -395,11 +444,11 @@ def cmd_replay(ns: argparse.Namespace) -> int:
     except ReplayError as exc:
         raise UsageError(str(exc)) from None
     settings = replay_settings(recording)
-    if ns.theme or ns.kiosk:
+    if ns.theme or ns.kiosk or ns.export_dir:
         from wsmonitor.config import with_overrides
 
         settings = with_overrides(settings, theme=ns.theme or settings.theme,
-                                  kiosk=bool(ns.kiosk))
+                                  kiosk=bool(ns.kiosk), export_dir=ns.export_dir or ".")
     settings = replace(settings, record=None)
     from wsmonitor.ui.app import create_app
 

@@ -92,6 +92,8 @@ class Settings:
     """A page of the frontend that opens the WebSocket, loaded in headless Chromium."""
     chromium: str | None = None
     """The browser for ``page_url``: a path or a name on PATH (default ``chromium``)."""
+    export_dir: str = "."
+    """Where ``e`` (export) writes its SVG and markdown."""
     log_rules: tuple[dict[str, Any], ...] = ()
     """The user's log classification rules (``[[log-rules]]`` in wsmonitor.toml)."""
     config: str | None = None
@@ -312,6 +314,22 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _validate_export_dir(path: str) -> None:
+    """An export directory must exist and take files now, not fail at the first ``e``."""
+    if not os.path.isdir(path):
+        raise ConfigError(f"--export-dir {path!r} is not a directory: create it, or give one "
+                          "that exists (default: the current directory)")
+    import tempfile
+
+    # Creating a file is the only honest test: access() says yes to root on a read-only mount.
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".wsmonitor-export-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--export-dir {path!r} is not writable ({exc.strerror}): give a "
+                          "directory you can write to (default: the current directory)") from None
+
+
 def parse_max_commands(text: str) -> tuple[int, str]:
     """Parse ``--max-commands``: ``10000``, ``10000/day`` or ``500000/month``.
 
@@ -366,6 +384,8 @@ def _validate(s: Settings) -> None:
     if s.ca_file is not None and not os.path.isfile(s.ca_file):
         raise ConfigError(f"--ca-file {s.ca_file!r} does not exist: pass the PEM file of the "
                           "CA that signed the service's certificate")
+    if s.export_dir != ".":
+        _validate_export_dir(s.export_dir)
     if not s.polling_path.startswith("/"):
         raise ConfigError(f"--polling-path {s.polling_path!r} must start with / "
                           "(e.g. /api/notifications/)")

@@ -12,6 +12,9 @@ from typing import Any
 COLOUR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel",
                "success", "warning", "error", "boost")
 REQUIRED = ("primary",)
+TEXTUAL_THEMES = ("ansi-dark", "ansi-light")
+"""Textual's own themes a theme file may name (``textual = "ansi-dark"``): they follow the
+terminal's palette (ANSI colours), which no #RRGGBB file can."""
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 
 
@@ -25,10 +28,19 @@ def user_theme_dir() -> Path:
     return Path(base) / "wsmonitor" / "themes"
 
 
+def _builtin_dir() -> Any:
+    """``themes/``: beside the package in a source tree (a checkout run with PYTHONPATH, whose
+    editable install may map ``wsmonitor.themes`` to another tree), else the installed
+    ``wsmonitor.themes``."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "themes" / "dark.toml").is_file():
+        return root / "themes"
+    return resources.files("wsmonitor.themes")
+
+
 def builtin_theme_names() -> list[str]:
     """Themes shipped in ``themes/``."""
-    return sorted(p.name[:-5] for p in resources.files("wsmonitor.themes").iterdir()
-                  if p.name.endswith(".toml"))
+    return sorted(p.name[:-5] for p in _builtin_dir().iterdir() if p.name.endswith(".toml"))
 
 
 def theme_names() -> list[str]:
@@ -58,7 +70,7 @@ def load_theme(name_or_path: str) -> dict[str, Any]:
             reason = getattr(exc, "strerror", None) or type(exc).__name__
             raise ThemeError(f"cannot read theme file {label!r} ({reason})") from None
     else:
-        builtin = resources.files("wsmonitor.themes").joinpath(f"{name_or_path}.toml")
+        builtin = _builtin_dir().joinpath(f"{name_or_path}.toml")
         user = user_theme_dir() / f"{name_or_path}.toml"
         if builtin.is_file():
             text, label = builtin.read_text(encoding="utf-8"), f"themes/{name_or_path}.toml"
@@ -86,6 +98,11 @@ def validate_theme(text: str, label: str, default_name: str = "custom") -> dict[
             if not isinstance(value, bool):
                 raise ThemeError(f"theme file {label!r}: dark must be true or false")
             out["dark"] = value
+        elif key == "textual":
+            if value not in TEXTUAL_THEMES:
+                raise ThemeError(f"theme file {label!r}: textual = {value!r} is not one of "
+                                 f"{', '.join(TEXTUAL_THEMES)}")
+            out["textual"] = value
         elif key in COLOUR_KEYS:
             if not isinstance(value, str) or not _HEX.match(value):
                 raise ThemeError(f"theme file {label!r}: {key} = {value!r} is not a colour "
@@ -93,7 +110,13 @@ def validate_theme(text: str, label: str, default_name: str = "custom") -> dict[
             out[key] = value
         else:
             raise ThemeError(f"theme file {label!r}: unknown key {key!r} (known: name, dark, "
-                             f"{', '.join(COLOUR_KEYS)})")
+                             f"textual, {', '.join(COLOUR_KEYS)})")
+    if "textual" in out:
+        extra = sorted(set(out) - {"name", "dark", "textual"})
+        if extra:
+            raise ThemeError(f"theme file {label!r}: textual = {out['textual']!r} takes the "
+                             f"terminal's palette; remove {', '.join(extra)}")
+        return out
     for key in REQUIRED:
         if key not in out:
             raise ThemeError(f"theme file {label!r}: {key} is missing")

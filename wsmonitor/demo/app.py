@@ -94,7 +94,9 @@ class DemoApp(WsMonitorApp):
 
     CSS_PATH = str(Path(ui_app.__file__).with_name("app.tcss"))
     """The dashboard's stylesheet (a relative path would be looked up beside this module)."""
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("f", "faults", "Faults")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "faults", "Faults", tooltip="the demo's fault switches: a key per "
+                "failure of the runbook, c all off")]
 
     def __init__(self, settings: Settings, engine: Engine, stack: DemoStack, *,
                  start_engine: bool = True) -> None:

@@ -1,6 +1,6 @@
 """The demo's Redis: the system's ``redis-server`` when installed, else an embedded one.
 
-The embedded Redis is fakeredis's ``TcpFakeServer`` (the ``demo`` extra): real sockets, real
+The embedded Redis is fakeredis's ``TcpFakeServer`` (a core dependency): real sockets, real
 RESP, EVAL through Lua, blocking commands, so redis-py and channels_redis talk to it as to a
 redis-server. It has no INFO; the demo's Redis front answers INFO for it (see `redis_front`).
 
@@ -103,9 +103,10 @@ class DemoRedis:
         elif embedded_available():
             demo = cls._start_embedded()
         else:
-            raise DemoUnavailable("the demo needs a Redis: install redis-server (Debian: "
-                                  "apt-get install -y redis-server), or the embedded one with "
-                                  "pip install 'wsmonitor[demo]'")
+            raise DemoUnavailable("the demo needs a Redis and the embedded one cannot be "
+                                  "imported: reinstall wsmonitor (pip install --force-reinstall "
+                                  "wsmonitor brings fakeredis[lua]) or install redis-server "
+                                  "(Debian: apt-get install -y redis-server)")
         demo.start_workers(demo.url, workers)
         return demo
 

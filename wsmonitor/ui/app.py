@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from typing import ClassVar
@@ -10,9 +11,7 @@ from typing import ClassVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
-from textual.markup import escape
 from textual.screen import Screen
-from textual.theme import Theme
 from textual.widgets import Footer, Static
 
 from wsmonitor.checks import CheckResult, Diagnosis
@@ -23,9 +22,12 @@ from wsmonitor.runtime import check_context, judge
 from wsmonitor.samples import RedisSample
 from wsmonitor.secrets import redact
 from wsmonitor.theme_files import load_theme
+from wsmonitor.ui.banner import VerdictBanner
 from wsmonitor.ui.checklist_pane import ChecklistPane
 from wsmonitor.ui.format import interval_text, set_text
 from wsmonitor.ui.handshake_pane import HandshakePane, HandshakePaneState
+from wsmonitor.ui.keys import help_keys, real_failure, short_path
+from wsmonitor.ui.theming import textual_theme
 from wsmonitor.ui.logs_pane import LogsPane
 from wsmonitor.ui.messages import SampleReceived
 from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
@@ -51,6 +53,10 @@ def listed(result: CheckResult) -> bool:
 class MonitorScreen(Screen[None]):
     """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md)."""
 
+    AUTO_FOCUS = ""
+    """Nothing focused at start: the first press of 1–4 focuses a pane, the second
+    maximises it, whichever pane it is."""
+
     def __init__(self, settings: Settings, engine: Engine) -> None:
         super().__init__()
         self.settings = settings
@@ -59,9 +65,13 @@ class MonitorScreen(Screen[None]):
         self._verdicts = VerdictTracker()
         """Hysteresis for the banner: one odd sample never flips the verdict."""
         self._ticks = 0
+        self._shown: Diagnosis | None = None
+        """The verdict on the banner (kept while the probes are paused)."""
+        self._new_evidence = False
+        """A sample arrived since the banner was last judged."""
 
     def compose(self) -> ComposeResult:
-        yield Static("Diagnosis: waiting for evidence…", id="banner")
+        yield VerdictBanner("Diagnosis: waiting for evidence…", id="banner")
         web = any(n.startswith(("handshake:", "http:", "browser")) for n in self.engine.probes)
         redis = "redis" in self.engine.probes
         logs = "logs" in self.engine.probes
@@ -80,7 +90,7 @@ class MonitorScreen(Screen[None]):
                 yield LogsPane(classes="pane", id="logs-pane",
                                interactive=not self.settings.kiosk)
         yield Static("", id="statusbar")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self._unsubscribe = self.engine.subscribe(
@@ -97,12 +107,17 @@ class MonitorScreen(Screen[None]):
         elif "redis" in self.engine.probes:
             self.query_one(RedisPane).show_freshness(self.engine.now(), self.engine.paused)
 
+    def on_resize(self) -> None:
+        # Narrow, the footer's keys sit closer: every key fits at 80 columns, none cut.
+        self.query_one(Footer).compact = self.size.width < 110
+
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
 
     def on_sample_received(self, message: SampleReceived) -> None:
         message.stop()
+        self._new_evidence = True
         self.refresh_views()
 
     def refresh_views(self) -> None:
@@ -150,28 +165,29 @@ class MonitorScreen(Screen[None]):
 
     def _show_banner(self, diagnosis: Diagnosis, now: float,
                      results: Sequence[CheckResult] = ()) -> None:
-        history = {name: self.engine.history(name) for name in self.engine.probes}
-        shown = self._verdicts.update(diagnosis, now, results, streaks(history))
-        layer, summary, remedy = shown.layer, shown.summary, shown.remedy
-        since = time.strftime("%H:%M:%S", time.localtime(self._verdicts.since or now))
+        paused = self.engine.paused
+        if paused and self._shown is not None and not self._new_evidence:
+            # Paused, the evidence only ages: the verdict stays as the probes left it rather
+            # than sliding to "not decided yet" for want of fresh samples. (A run that was in
+            # flight at the pause still brings evidence, and is judged.)
+            shown = self._shown
+        else:
+            history = {name: self.engine.history(name) for name in self.engine.probes}
+            shown = self._shown = self._verdicts.update(diagnosis, now, results,
+                                                        streaks(history))
+        self._new_evidence = False
         pending = self._verdicts.pending
-        moving = f" · evidence turning to {escape(pending.layer)}, confirming" if pending else ""
-        banner = self.query_one("#banner", Static)
-        word = {"none": "[$success]✔ nothing broken found[/]",
-                "unknown": "[$secondary]? not decided yet[/]"}.get(
-            layer, f"[$error]✖ broken layer: {escape(layer)}[/]")
-        set_text(banner, f"[b]Diagnosis[/] {word} [$text-muted](since {since}{moving})[/]\n"
-                 f"{escape(redact(summary))}\n[b]Do first:[/] {escape(redact(remedy))}")
-        banner.set_class(layer == "none", "-layer-none")
-        banner.set_class(layer == "unknown", "-layer-unknown")
-        banner.set_class(layer not in ("none", "unknown"), "-layer-broken")
+        self.query_one(VerdictBanner).show(
+            shown, confirmed=True, since=self._verdicts.since or now, now=now, paused=paused,
+            pending=pending.layer if pending else None)
 
     def _show_statusbar(self) -> None:
         mode = "KIOSK read-only" if self.settings.kiosk else "interactive"
-        state = "PAUSED" if self.engine.paused else "running"
+        state = "[b $warning]PAUSED[/] (p resumes)" if self.engine.paused else "running"
         base = self.engine.base_interval * self.engine.interval_factor
         set_text(self.query_one("#statusbar", Static),
-            f"{mode} · probes {state} · base interval {interval_text(base)} · "
+            f"{mode} · probes {state} · base interval {interval_text(base)}"
+            f"{'' if self.settings.kiosk else ' (+/-)'} · "
             f"theme {self.app.theme}")
 
 
@@ -198,26 +214,32 @@ class WsMonitorApp(App[int]):
     TITLE = "wsmonitor"
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar = [(0, "-tiny"), (26, "-short"), (34, "-tall")]
+    # The tooltip is the ? help's line for the key (help_screen.py builds it from these).
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
-        Binding("p", "toggle_pause", "Pause/resume"),
-        Binding("r", "run_now", "Run now"),
-        Binding("plus,equals_sign", "slower", "Interval +", key_display="+"),
-        Binding("minus", "faster", "Interval −", key_display="-"),
-        Binding("1", "pane(1)", "Redis", show=False),
-        Binding("2", "pane(2)", "Handshake", show=False),
-        Binding("3", "pane(3)", "Logs", show=False),
-        Binding("4", "pane(4)", "Checklist", show=False),
-        Binding("slash", "filter_logs", "Filter logs", key_display="/"),
-        Binding("j", "jump_to_failure", "Logs at failure", show=False),
-        Binding("t", "next_theme", "Theme"),
-        Binding("e", "export", "Export"),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit", tooltip="quit"),
+        Binding("p", "toggle_pause", "Pause", tooltip="pause / resume every probe (the panes "
+                "then say PAUSED, the banner keeps the verdict as the probes left it)"),
+        Binding("r", "run_now", "Run now", tooltip="run every probe now (while paused it "
+                "runs nothing and says so: p resumes)"),
+        # +/- are left out of the footer (the status bar names them beside the interval): at
+        # 80 columns every key the footer shows then fits.
+        Binding("plus,equals_sign", "slower", "Slower", key_display="+", show=False,
+                tooltip="double the base interval"),
+        Binding("minus", "faster", "Faster", key_display="-", show=False,
+                tooltip="halve the base interval (budgets still apply)"),
+        *(Binding(str(n), f"pane({n})", f"Pane {n}", show=False,
+                  tooltip=f"focus pane {n}; again: maximise it (the banner stays); again: "
+                  "restore") for n in range(1, 5)),
+        Binding("slash", "filter_logs", "Filter", key_display="/",
+                tooltip="filter the logs: text or a category; Esc clears"),
+        Binding("j", "jump_to_failure", "Failure", tooltip="the log lines around the newest "
+                "real probe failure (the expected 403s do not count); again: back"),
+        Binding("t", "next_theme", "Theme", tooltip="next theme (high-contrast for projectors; "
+                "ansi-dark/ansi-light follow the terminal's palette)"),
+        Binding("e", "export", "Export", tooltip="write an SVG screenshot and the markdown "
+                "report into --export-dir"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
     ]
-
-    PANES: ClassVar[dict[int, str]] = {1: "redis-pane", 2: "handshake-pane", 3: "logs-pane",
-                                       4: "checklist-pane"}
-    """Pane number → widget id, for the 1–4 keys."""
 
     def __init__(self, settings: Settings, engine: Engine, *, start_engine: bool = True) -> None:
         super().__init__()
@@ -225,7 +247,7 @@ class WsMonitorApp(App[int]):
         self.engine = engine
         self._start_engine = start_engine
         theme = load_theme(settings.theme)
-        self.register_theme(Theme(**theme))
+        self.register_theme(textual_theme(theme))
         self.theme = theme["name"]
         self._theme_source = settings.theme
 
@@ -256,6 +278,11 @@ class WsMonitorApp(App[int]):
         self._refresh()
 
     def action_run_now(self) -> None:
+        if self.engine.paused:
+            # A paused engine starts no run: say so instead of promising one.
+            self.notify("probes are paused: r runs nothing until p resumes them",
+                        severity="warning")
+            return
         self.engine.run_now()
         self.notify("running every probe now")
 
@@ -271,23 +298,34 @@ class WsMonitorApp(App[int]):
     def action_help(self) -> None:
         from wsmonitor.ui.help_screen import HelpScreen
 
-        self.push_screen(HelpScreen())
+        screen = self.screen
+        panes = [str(p.border_title or p.id).split(" · ")[0] for p in screen.query(".pane")]
+        self.push_screen(HelpScreen(help_keys(screen), panes))
 
     def action_pane(self, number: int) -> None:
-        """Focus a pane; again, maximise it; again, restore."""
+        """Focus a pane (numbered in the screen's order, top left first); again, maximise it
+        (the banner, status bar and footer stay); again, restore."""
         screen = self.screen
-        try:
-            pane = screen.query_one(f"#{self.PANES[number]}")
-        except Exception:  # noqa: BLE001 - that pane is not configured
-            self.notify(f"pane {number} is not shown: its probe is not configured",
+        panes = list(screen.query(".pane"))
+        if not 1 <= number <= len(panes):
+            self.notify(f"there is no pane {number}: {len(panes)} pane(s) are shown",
                         severity="warning")
             return
-        if screen.maximized is pane:
-            screen.minimize()
-        elif screen.focused is pane or pane.has_focus_within:  # type: ignore[union-attr]
-            screen.maximize(pane, container=False)
+        pane = panes[number - 1]
+        grid = screen.query_one("#panes")
+        if pane.has_class("-max"):
+            pane.remove_class("-max")
+            grid.remove_class("-maximized")
+            self.call_after_refresh(self._refresh)
+        elif screen.focused is pane or pane.has_focus_within:
+            for other in panes:
+                other.set_class(other is pane, "-max")
+            grid.add_class("-maximized")
+            self.call_after_refresh(self._refresh)  # redrawn at its new width
         else:
-            screen.minimize()
+            for other in panes:
+                other.remove_class("-max")
+            grid.remove_class("-maximized")
             pane.focus()
 
     def _logs_pane(self) -> LogsPane | None:
@@ -312,9 +350,10 @@ class WsMonitorApp(App[int]):
             pane.clear_window()
             return
         failures = [s for name in self.engine.probes if name != "logs"
-                    for s in self.engine.history(name)[-50:] if not s.ok]
+                    for s in self.engine.history(name)[-50:] if real_failure(s)]
         if not failures:
-            self.notify("no probe failure to look around")
+            self.notify("no real probe failure to look around (the variants' expected "
+                        "rejections, marked ✔, do not count)")
             return
         worst = max(failures, key=lambda s: s.at)
         when = time.strftime("%H:%M:%S", time.localtime(worst.at))
@@ -336,7 +375,7 @@ class WsMonitorApp(App[int]):
             except ThemeError as exc:
                 self.notify(str(exc), severity="error")
                 continue
-            self.register_theme(Theme(**theme))
+            self.register_theme(textual_theme(theme))
             self.theme = theme["name"]
             self._theme_source = name
             self.notify(f"theme {name}")
@@ -357,14 +396,17 @@ class WsMonitorApp(App[int]):
         target = {"url": redact(self.settings.url) if self.settings.url else None,
                   "redis": redact(self.settings.redis_url) if self.settings.redis_url else None}
         run = CheckRun(started, now, diagnosis, results, history, self.settings.plan, target)
+        directory = self.settings.export_dir
         try:
-            svg_path = self.save_screenshot(f"{base}.svg")
-            with open(f"{base}.md", "w", encoding="utf-8") as fh:
+            self.save_screenshot(f"{base}.svg", path=directory)
+            with open(os.path.join(directory, f"{base}.md"), "w", encoding="utf-8") as fh:
                 fh.write(render_markdown(run))
         except OSError as exc:
             self.notify(f"export failed: {exc.strerror}", severity="error")
             return
-        self.notify(f"exported {svg_path} and {base}.md", timeout=8)
+        # One short line each: a toast is narrow, and a cut path is no use.
+        self.notify(f"{base}.svg\n{base}.md\nin {short_path(directory)}", title="Exported",
+                    timeout=8)
 
     def _refresh(self) -> None:
         screen = self.screen

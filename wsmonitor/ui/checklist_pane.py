@@ -6,6 +6,7 @@ to select.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import ClassVar
@@ -31,14 +32,50 @@ SUMMARY_ROOM = 16
 """Columns a summary needs to say anything: below that a row is symbol, word and id."""
 
 
-def row_markup(r: CheckResult, width: int, now: float, summary: bool = True) -> str:
-    """One check as one line: symbol and word, id, summary, age."""
+def row_markup(r: CheckResult, width: int, now: float, summary: bool = True,
+               below: int = 0, lines: int = 1) -> str:
+    """One check: symbol and word, id, summary, age — on one line, or with ``below`` > 0 the
+    summary under the id (when the pane has the height), wrapped at ``below`` columns over at
+    most ``lines`` lines."""
     style = STATUS_STYLE[r.status]
     head = f"[{style}]{SYMBOLS[r.status]} {r.status.upper():<7}[/] "
     if not summary:
         return head + r.id
     age = f" [$text-muted]({coarse_age(now - r.at)})[/]" if r.at else ""
+    if below:
+        wrapped = summary_lines(r.summary, below)
+        if len(wrapped) > lines:
+            wrapped = wrapped[:lines]
+            last = wrapped[-1]
+            wrapped[-1] = (last if len(last) < below else last[:below - 1]) + "…"
+        body = "\n".join(f"          [$text-muted]{escape(line)}[/]" for line in wrapped)
+        return f"{head}{r.id}{age}\n{body}"
     return f"{head}{r.id:<{width}} {escape(r.summary)}{age}"
+
+
+def summary_lines(summary: str, width: int) -> list[str]:
+    """A summary wrapped at `width` columns (at least one line)."""
+    return textwrap.wrap(summary, max(10, width)) or [""]
+
+
+def line_budget(results: Sequence[CheckResult], width: int, height: int) -> list[int]:
+    """Summary lines per check so that every check fits in `height` rows: one each first,
+    then more for the checks whose summaries need them — failing and warning ones first."""
+    need = [len(summary_lines(r.summary, width)) for r in results]
+    lines = [1] * len(results)
+    spare = height - 2 * len(results)
+    order = sorted(range(len(results)),
+                   key=lambda i: (results[i].status not in ("fail", "warn"), i))
+    while spare > 0:
+        grew = False
+        for i in order:
+            if spare > 0 and lines[i] < need[i]:
+                lines[i] += 1
+                spare -= 1
+                grew = True
+        if not grew:
+            break
+    return lines
 
 
 class CheckDetailScreen(ModalScreen[None]):
@@ -81,6 +118,10 @@ class ChecklistPane(Vertical, can_focus=False):
     """The runbook's testing checklist, ticking itself from evidence."""
 
     ALLOW_MAXIMIZE = True
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("↑ ↓ Enter", "in the checklist: pick a check, Enter opens its evidence and remedy"),
+    )
+    """Keys of this pane for the ? help."""
     DEFAULT_CSS = """
     ChecklistPane > OptionList {
         height: 1fr; border: none; padding: 0; background: $surface 0%;
@@ -112,15 +153,27 @@ class ChecklistPane(Vertical, can_focus=False):
 
     def focus(self, scroll_visible: bool = True) -> ChecklistPane:  # type: ignore[override]
         if self.interactive:
-            self.query_one(OptionList).focus(scroll_visible)
+            options = self.query_one(OptionList)
+            if options.highlighted is None and self._results:
+                # Enter must open something: the first failing check, else the first.
+                failing = [i for i, r in enumerate(self._results) if r.status == "fail"]
+                options.highlighted = failing[0] if failing else 0
+            options.focus(scroll_visible)
         return self
 
     def show(self, results: Sequence[CheckResult], now: float | None = None) -> None:
         now = time.time() if now is None else now
         self._results, self._now = list(results), now
         width = max((len(r.id) for r in results), default=10)
-        room = (self.content_size.width or 200) - (10 + width + 1)
-        rows = [row_markup(r, width, now, summary=room >= SUMMARY_ROOM) for r in results]
+        columns = self.content_size.width or 200
+        room = columns - (10 + width + 1)
+        # Twice the rows fit: each summary gets a line of its own, the pane's whole width,
+        # instead of the columns left beside the ids.
+        height = self.content_size.height
+        below = columns - 10 if height >= 2 * len(results) else 0
+        budget = line_budget(results, below, height) if below else [1] * len(results)
+        rows = [row_markup(r, width, now, summary=room >= SUMMARY_ROOM or below > 0,
+                           below=below, lines=n) for r, n in zip(results, budget, strict=True)]
         if rows != self._rows:
             self._rows = rows
             if self.interactive:

@@ -7,6 +7,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -47,11 +48,18 @@ class LogsPane(Vertical, can_focus=False):
     """The service's logs, classified."""
 
     ALLOW_MAXIMIZE = True
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("Esc", "in the logs: clear the filter, or leave the lines around a failure"),
+    )
+    """Keys of this pane for the ? help."""
     DEFAULT_CSS = """
     LogsPane > #logs-counts { height: auto; }
     LogsPane > #logs-filter { display: none; height: 3; }
     LogsPane > #logs-filter.-shown { display: block; }
-    LogsPane > RichLog { height: 1fr; background: $surface 0%; }
+    LogsPane > RichLog {
+        height: 1fr; background: $surface 0%; overflow-y: auto;
+        scrollbar-gutter: stable;  /* lines are wrapped at a width the scrollbar never takes */
+    }
     """
 
     def __init__(self, *, interactive: bool = True, **kwargs: object) -> None:
@@ -64,6 +72,7 @@ class LogsPane(Vertical, can_focus=False):
         self._drawn = 0
         self._now: float | None = None
         """The time of the newest `show` (a replay's own clock): what "today" is."""
+        self._width = 0
         self._pending: deque[LogEvent] = deque(maxlen=DRAWN)
         """Matching events not drawn yet (older ones fall off: the widget would drop them)."""
 
@@ -76,12 +85,21 @@ class LogsPane(Vertical, can_focus=False):
         if self.interactive:
             yield Input(placeholder="filter: text or category, Enter applies, Esc clears",
                         id="logs-filter")
-        yield RichLog(max_lines=DRAWN, wrap=False, markup=False, auto_scroll=True,
+        # Wrapped, so a line's end (the status code of an access line) is never cut off.
+        yield RichLog(max_lines=DRAWN, wrap=True, min_width=20, markup=False, auto_scroll=True,
                       id="logs-lines")
 
     def on_mount(self) -> None:
         self.border_title = "Logs"
         self.set_interval(DRAW_TICK, self._draw_pending, name="logs-draw")
+
+    def on_resize(self) -> None:
+        # RichLog wraps at write time: a new width draws the lines again at that width.
+        width = self.size.width
+        if width != self._width:
+            self._width = width
+            if self.events:
+                self.redraw()
 
     def _draw_pending(self) -> None:
         if not self._pending:
@@ -144,7 +162,7 @@ class LogsPane(Vertical, can_focus=False):
                   paused: bool) -> None:
         fresh, stale = freshness(None if last is None else now - last.at, stale_after, paused)
         subtitle = fresh or "no read yet"
-        if self.interactive:
+        if self.interactive and self.size.width >= 56:
             subtitle += " · / filter · j failure"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
@@ -159,15 +177,19 @@ class LogsPane(Vertical, can_focus=False):
 
     def _colour(self, event: LogEvent) -> str:
         theme = self.app.current_theme
-        return {"error": theme.error, "warning": theme.warning}.get(
+        colour = {"error": theme.error, "warning": theme.warning}.get(
             event.severity or "", theme.foreground) or ""
+        # The ANSI themes name the terminal's colours (ansi_yellow); Rich calls them yellow.
+        return colour.removeprefix("ansi_").replace("default", "")
 
     def _write(self, log: RichLog, event: LogEvent) -> None:
         lines = event.message.splitlines() or [""]
         stamp = _stamp(event, self._now if self._now is not None else time.time())
         word = (event.label or event.category or "").upper()[:9]
         text = Text(f"{stamp} ")
-        text.append(f"{word:<9} ", style=f"bold {self._colour(event)}" if word else "")
+        # A column for the category word when there is room; narrow, no blank column.
+        column = f"{word:<9} " if self._width >= 70 else (f"{word} " if word else "")
+        text.append(column, style=f"bold {self._colour(event)}" if word else "")
         text.append(lines[0][:500])
         if len(lines) > 1:
             text.append(f"\n         … {lines[-1][:300]}  (+{len(lines) - 1} lines)",
