@@ -495,7 +495,11 @@ def _masked_redis(url: str) -> str:
 
 
 def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
-    settings = settings or _load(ns)
+    if settings is None:
+        targets = _load_targets(ns)
+        if len(targets) > 1:
+            return _dashboard_tabs(targets)
+        settings = targets[0].settings
     if not (settings.redis_url or settings.url):
         raise UsageError("nothing to watch: give --redis-url (or REDIS_URL) and/or --url, or "
                          "run `wsmonitor demo` to see it on a local target")
@@ -505,6 +509,35 @@ def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
     engine = build_engine(settings)
     recorder = _recorder(settings, engine)
     return run_app(create_app(settings, engine), recorder)
+
+
+def _dashboard_tabs(targets: Any) -> int:
+    """Several targets: one tab each (wsmonitor/ui/tabs.py), each with its own engine."""
+    from dataclasses import replace
+
+    from wsmonitor.runtime import build_engine
+    from wsmonitor.ui.tabs import create_tabbed_app
+    from wsmonitor.watch import record_paths
+
+    for t in targets:
+        if not (t.settings.redis_url or t.settings.url):
+            raise UsageError(f"nothing to watch for target {t.name!r}: give --redis-url (or "
+                             "REDIS_URL) and/or --url")
+    first = targets[0].settings
+    paths = record_paths(first.record, [t.name for t in targets]) if first.record else {}
+    recorders, tabs = [], []
+    for t in targets:
+        settings = replace(t.settings, record=paths.get(t.name))
+        engine = build_engine(settings)
+        recorder = _recorder(settings, engine)
+        if recorder is not None:
+            recorders.append(recorder)
+        tabs.append((t.name, settings, engine))
+    try:
+        return run_app(create_tabbed_app(tabs, kiosk=first.kiosk))
+    finally:
+        for recorder in recorders:
+            recorder.close()
 
 
 def run_app(app: Any, recorder: Any = None, on_start: Any = None) -> int:

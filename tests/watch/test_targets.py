@@ -126,11 +126,11 @@ def test_bad_targets_are_exit_2_naming_the_table(text: str, names: tuple[str, ..
         assert w in err, err
 
 
-def test_the_dashboard_refuses_several_targets_naming_them(
+def test_serve_refuses_several_targets_naming_them(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = _toml(tmp_path / "w.toml", "".join(
         f'[[targets]]\nname = "{n}"\nredis-url = "redis://127.0.0.1:1/0"\n' for n in "ab"))
-    assert main(["--config", config]) == 2
+    assert main(["serve", "--config", config]) == 2
     err = capsys.readouterr().err
     assert "(a, b)" in err and "--target NAME" in err
 
