@@ -5,9 +5,9 @@ scrape /metrics at the largest count; then the footprint of one target on the wa
 
     python bench/watch_scale.py [--counts 1,10,50] [--seconds 60] [--warmup 35]
 
-Every target points at the same demo stack under its own name, so each has its own engine,
-sockets, Redis connection and budget, as N real services would. The demo runs in this process;
-only the watch subprocess is measured. Goals (issue #15): linear; an extra target costs at
+Targets point at demo stacks (``wsmonitor demo --target-only``, one process per 10 targets)
+under names of their own, so each has its own engine, sockets, Redis connection and budget, as
+N real services would. Only the watch process is measured. Goals (issue #15): linear; an extra target costs at
 most 0.5 % of a core and 5 MiB; /metrics at 50 targets in under 50 ms.
 """
 
@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from _common import table  # noqa: E402
 
-from wsmonitor.demo.stack import DemoStack  # noqa: E402
 from wsmonitor.demo.target import free_port  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
@@ -49,14 +48,48 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def write_config(path: Path, stack: DemoStack, count: int) -> None:
-    s = stack.monitor_settings()
-    keys = {"url": s.url, "jwt-secret": s.jwt_secret, "jwt-user-id": s.jwt_user_id,
-            "redis-url": s.redis_url, "api-base": s.api_base}
-    if s.log_file:
-        keys["log-file"] = s.log_file
-    body = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items() if v)
-    body += "".join(f'\n[[targets]]\nname = "t{i:03d}"\n' for i in range(count))
+class DemoTarget:
+    """``wsmonitor demo --target-only`` in a process of its own (so the service's work is not
+    counted as the prober's, nor shares its GIL); its settings from the config it writes."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen([sys.executable, "-m", "wsmonitor", "demo", "--target-only"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=env, cwd=tempfile.gettempdir())
+        assert self.proc.stdout is not None
+        config = None
+        for line in self.proc.stdout:
+            if line.strip().startswith("config "):
+                config = line.split()[1]
+            if line.startswith("commands:"):
+                break
+        if config is None:
+            self.stop()
+            raise SystemExit("demo --target-only did not say where its config is")
+        import tomllib
+
+        self.keys = tomllib.loads(Path(config).read_text())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(15)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def write_config(path: Path, stacks: list[DemoTarget], count: int) -> None:
+    """``count`` [[targets]], spread over the demo stacks in turn."""
+    body = ""
+    for i in range(count):
+        keys = stacks[i % len(stacks)].keys
+        body += f'\n[[targets]]\nname = "t{i:03d}"\n'
+        body += "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
     path.write_text(body)
     os.chmod(path, 0o600)
 
@@ -100,7 +133,7 @@ def wait_metrics(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) 
     raise SystemExit("watch did not serve /metrics")
 
 
-def measure(stack: DemoStack, count: int, seconds: float, warmup: float) -> dict[str, float]:
+def measure(stack: list[DemoTarget], count: int, seconds: float, warmup: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="wsbench-watch-") as tmp:
         workdir = Path(tmp)
         write_config(workdir / "wsmonitor.toml", stack, count)
@@ -132,11 +165,11 @@ def measure(stack: DemoStack, count: int, seconds: float, warmup: float) -> dict
             proc.wait(15)
 
 
-def footprint(stack: DemoStack, seconds: float, warmup: float) -> dict[str, float]:
+def footprint(stack: list[DemoTarget], seconds: float, warmup: float) -> dict[str, float]:
     """One target's load on the service it watches, per minute, from a recording."""
     with tempfile.TemporaryDirectory(prefix="wsbench-foot-") as tmp:
         workdir = Path(tmp)
-        write_config(workdir / "wsmonitor.toml", stack, 1)
+        write_config(workdir / "wsmonitor.toml", stack[:1], 1)
         port = free_port()
         record = workdir / "rec.jsonl"
         proc = start_watch(workdir, port, "--record", str(record))
@@ -165,14 +198,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=35.0,
                         help="seconds before measuring: past the first 30 s hold")
+    parser.add_argument("--per-stack", type=int, default=10,
+                        help="targets per demo process (one demo cannot serve 50 watchers)")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
-    stack = DemoStack.start()
+    stacks = [DemoTarget() for _ in range(-(-max(counts) // args.per_stack))]
     try:
-        results = {n: measure(stack, n, args.seconds, args.warmup) for n in counts}
-        foot = footprint(stack, args.seconds, args.warmup)
+        results = {n: measure(stacks, n, args.seconds, args.warmup) for n in counts}
+        foot = footprint(stacks, args.seconds, args.warmup)
     finally:
-        stack.stop()
+        for stack in stacks:
+            stack.stop()
     base = results[counts[0]]
     rows = []
     for n in counts:

@@ -163,7 +163,7 @@ def _watch_parser(sub: Any) -> None:
                     "server, a container, a CI runner. Prints one logfmt line on stdout per "
                     "change of diagnosis (time, target, layer, confidence, failing checks, "
                     "summary). With --metrics HOST:PORT, serves Prometheus metrics at "
-                    "/metrics (pip install 'wsmonitor[metrics]').",
+                    "/metrics (every series labelled with its target).",
         epilog="The alerting rules and Grafana dashboard for these metrics ship with the "
                "package: --print-alerts, --print-alert-tests, --print-dashboard.")
     _common(watch)

@@ -207,22 +207,44 @@ def target_series(run: Any) -> Iterator[Series]:
         run: Has ``name``, ``settings``, ``engine``, ``stats`` (`SampleStats`) and
             ``verdict`` (the latest `Verdict`, or None before the first).
     """
+    yield from verdict_series(run)
+    yield from sample_series(run)
+
+
+def verdict_series(run: Any) -> Iterator[Series]:
+    """``wsmonitor_check_status`` and ``wsmonitor_diagnosis_info`` of one target."""
     from wsmonitor.diagnosis import LAYERS
-    from wsmonitor.report import redis_section
 
     t = ("target", redact(run.name))
     verdict = run.verdict
-    if verdict is not None:
-        for check in verdict.checks:
-            for status in STATUSES:
-                yield ("wsmonitor_check_status", "", (t, ("check", check.id), ("status", status)),
-                       1.0 if check.status == status else 0.0)
-        shown = verdict.shown
-        for layer in LAYERS:
-            for confidence in CONFIDENCES:
-                yield ("wsmonitor_diagnosis_info", "",
-                       (t, ("layer", layer), ("confidence", confidence)),
-                       1.0 if (layer, confidence) == (shown.layer, shown.confidence) else 0.0)
+    if verdict is None:
+        return
+    for check in verdict.checks:
+        for status in STATUSES:
+            yield ("wsmonitor_check_status", "", (t, ("check", check.id), ("status", status)),
+                   1.0 if check.status == status else 0.0)
+    shown = verdict.shown
+    for layer in LAYERS:
+        for confidence in CONFIDENCES:
+            yield ("wsmonitor_diagnosis_info", "",
+                   (t, ("layer", layer), ("confidence", confidence)),
+                   1.0 if (layer, confidence) == (shown.layer, shown.confidence) else 0.0)
+
+
+def verdict_key(run: Any) -> tuple[Any, ...] | None:
+    """What `verdict_series` depends on: it changes only when a status or the layer does."""
+    verdict = run.verdict
+    if verdict is None:
+        return None
+    return (run.name, tuple((c.id, c.status) for c in verdict.checks), verdict.shown.layer,
+            verdict.shown.confidence)
+
+
+def sample_series(run: Any) -> Iterator[Series]:
+    """The series of one target read from its sample counts and Redis history."""
+    from wsmonitor.report import redis_section
+
+    t = ("target", redact(run.name))
     stats = run.stats.snapshot()
     for (variant, classification), n in sorted(stats["handshakes"].items()):
         yield ("wsmonitor_handshakes", "_total",
@@ -311,28 +333,46 @@ class Exposition:
     def __init__(self, runs: Sequence[Any]) -> None:
         self.runs = runs
         self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        self._verdicts: dict[int, tuple[Any, dict[str, list[str]]]] = {}
         self._heads = {f.name: f"# HELP {f.exposed} {f.help}\n# TYPE {f.exposed} {f.kind}\n"
                        for f in FAMILIES}
 
     def render(self) -> bytes:
         """The whole /metrics page."""
         lines: dict[str, list[str]] = {f.name: [] for f in FAMILIES}
-        prefixes = self._prefixes
-        for run in self.runs:
-            for name, suffix, labels, value in target_series(run):
-                key = (name + suffix, labels)
-                prefix = prefixes.get(key)
-                if prefix is None:
-                    prefix = f"{name}{suffix}{{" + ",".join(
-                        f'{k}="{_escape(v)}"' for k, v in labels) + "} "
-                    if len(prefixes) < self.MAX_PREFIXES:
-                        prefixes[key] = prefix
-                lines[name].append(prefix + _number(value) + "\n")
+        verdict_lines: dict[int, tuple[Any, dict[str, list[str]]]] = {}
+        for i, run in enumerate(self.runs):
+            # A target's check and diagnosis lines (half its series) change only with a
+            # status or the layer: rendered again only then.
+            key = verdict_key(run)
+            cached = self._verdicts.get(i)
+            if cached is None or cached[0] != key:
+                block: dict[str, list[str]] = {f.name: [] for f in FAMILIES}
+                self._format(verdict_series(run), block)
+                cached = (key, block)
+            verdict_lines[i] = cached
+            for name, block_lines in cached[1].items():
+                lines[name].extend(block_lines)
+            self._format(sample_series(run), lines)
+        self._verdicts = verdict_lines
         out: list[str] = []
         for family in FAMILIES:
             out.append(self._heads[family.name])
             out.extend(lines[family.name])
         return "".join(out).encode()
+
+
+    def _format(self, series: Iterator[Series], lines: dict[str, list[str]]) -> None:
+        prefixes = self._prefixes
+        for name, suffix, labels, value in series:
+            key = (name + suffix, labels)
+            prefix = prefixes.get(key)
+            if prefix is None:
+                prefix = f"{name}{suffix}{{" + ",".join(
+                    f'{k}="{_escape(v)}"' for k, v in labels) + "} "
+                if len(prefixes) < self.MAX_PREFIXES:
+                    prefixes[key] = prefix
+            lines[name].append(prefix + _number(value) + "\n")
 
 
 def _escape(value: str) -> str:
