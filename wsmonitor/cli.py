@@ -432,16 +432,17 @@ def cmd_watch(ns: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from wsmonitor.metrics import MetricsError, parse_listen, serve_metrics
+    from wsmonitor.metrics import MetricsError, serve_metrics
     from wsmonitor.watch import Watch, record_paths
 
-    if ns.metrics:
-        try:
-            parse_listen(ns.metrics)
-        except MetricsError as exc:
-            raise UsageError(str(exc)) from None
     first = targets[0].settings
     watch = Watch([(t.name, t.settings) for t in targets], sys.stdout)
+    server = None
+    if ns.metrics:
+        try:
+            server = serve_metrics(watch.runs, ns.metrics)
+        except MetricsError as exc:
+            raise UsageError(str(exc)) from None
     if first.record:
         from wsmonitor.recorder import Recorder, RecordError, recording_header
 
@@ -455,12 +456,9 @@ def cmd_watch(ns: argparse.Namespace) -> int:
             for run in watch.runs:
                 if run.recorder is not None:
                     run.recorder.close()
-            raise UsageError(str(exc)) from None
-    server = None
-    if ns.metrics:
-        try:
-            server = serve_metrics(watch.runs, ns.metrics)
-        except MetricsError as exc:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
             raise UsageError(str(exc)) from None
     stop = threading.Event()
 
