@@ -151,16 +151,18 @@ def test_metrics_bad_address_is_exit_2_with_one_line(address: str, words: str,
 
 
 def test_metrics_port_in_use_is_exit_2(capsys: pytest.CaptureFixture[str],
-                                       unused_port: int) -> None:
+                                       unused_port: int, tmp_path: Path) -> None:
+    record = tmp_path / "rec.jsonl"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         rc = main(["watch", "--redis-url", f"redis://127.0.0.1:{unused_port}/0",
-                   "--metrics", f"127.0.0.1:{port}"])
+                   "--metrics", f"127.0.0.1:{port}", "--record", str(record)])
     err = capsys.readouterr().err
     assert rc == 2
     assert err.count("\n") == 1 and "cannot listen there" in err and "in use" in err, err
+    assert not record.exists()
 
 
 def test_watch_without_a_target_is_exit_2(capsys: pytest.CaptureFixture[str],
