@@ -30,6 +30,7 @@ def scripts(quick: bool, soak_minutes: float) -> list[tuple[str, list[str]]]:
         ("log_classify.py", ["--lines", "50000", "--events", "200000"] if quick else []),
         ("logs_pane_burst.py", []),
         ("time_to_diagnosis.py", []),
+        ("watch_scale.py", ["--seconds", "20"] if quick else []),
     ]
     if soak_minutes > 0:
         out.append(("soak_demo.py", ["--minutes", f"{soak_minutes:g}"]))
