@@ -251,12 +251,13 @@ redis-url = "redis://127.0.0.1:{black_hole}/0"
                .splitlines()[1:]]
     assert any(s.get("classification") == "timeout" or s.get("error_kind") == "probe-timeout"
                for s in stalled if s["probe"].startswith("handshake")), "the stall happened"
-    # The healthy target's Redis probe kept its 1 s cadence while the other's probes waited out
-    # their timeouts: no gap near the stall's 10 s.
+    # The healthy target's Redis probe kept its 2 s cadence while the other's probes waited out
+    # their 10 s open timeouts: no gap anywhere near a stall (the bound leaves room for a
+    # loaded machine; a shared loop or thread would show gaps of 10 s and more).
     times = [s["at"] for s in healthy if s["probe"] == "redis"]
     assert len(times) >= 5
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert max(gaps) < 5.0, gaps
+    assert max(gaps) < 8.0, gaps
 
 
 def test_no_secret_in_lines_metrics_or_labels(target: Target, redis_password: object,
