@@ -31,6 +31,7 @@ def scripts(quick: bool, soak_minutes: float) -> list[tuple[str, list[str]]]:
         ("logs_pane_burst.py", []),
         ("time_to_diagnosis.py", []),
         ("browser_probe.py", ["--loads", "3" if quick else "5"]),
+        ("watch_scale.py", ["--seconds", "20"] if quick else []),
     ]
     if soak_minutes > 0:
         out.append(("soak_demo.py", ["--minutes", f"{soak_minutes:g}"]))

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from wsmonitor import __version__
 
-COMMANDS = ("dashboard", "check", "demo", "replay", "token", "serve")
+COMMANDS = ("dashboard", "check", "demo", "replay", "token", "serve", "watch")
 SECTIONS = ("redis", "handshake", "logs", "http", "browser")
 """What ``check --only`` accepts."""
 
@@ -53,6 +53,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--notify-type", metavar="TYPE",
                    help="type of the probe's group_send: your consumer's handler, e.g. "
                    "notification.message for notification_message(self, event) (default notify)")
+    g.add_argument("--target", action="append", metavar="NAME", dest="target_names",
+                   help="with [[targets]] in the config: only this target (repeatable)")
     r = parser.add_argument_group("redis")
     r.add_argument("--redis-url", help="Redis the channel layer uses [REDIS_URL, "
                    "WSMONITOR_REDIS_URL]")
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wsmonitor",
         description="Which layer broke the WebSocket notifications — platform, proxy, origin, "
                     "auth, consumer, channel layer, Redis or plan limit — with evidence.",
-        epilog="Commands: dashboard (default), check, demo, replay, token, serve. "
+        epilog="Commands: dashboard (default), check, demo, replay, token, serve, watch. "
                "`wsmonitor COMMAND --help` for each. Exit status: 0 nothing failed, 1 a check "
                "failed, 2 bad input. Common options go before or after the command alike "
                "(`wsmonitor --config X check` = `wsmonitor check --config X`). "
@@ -200,7 +202,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", metavar="URL",
                        help="the address browsers use, behind a proxy (default: the address "
                             "the browser asked for)")
+    _watch_parser(sub)
     return parser
+
+
+def _watch_parser(sub: Any) -> None:
+    watch = sub.add_parser(
+        "watch", help="the probes and checks with no screen, until SIGINT/SIGTERM; "
+                      "--metrics for Prometheus",
+        description="Run the probes and checks of every target (see [[targets]] in "
+                    "wsmonitor.toml) with no screen until SIGINT or SIGTERM (exit 0): for a "
+                    "server, a container, a CI runner. Prints one logfmt line on stdout per "
+                    "change of diagnosis (time, target, layer, confidence, failing checks, "
+                    "summary). With --metrics HOST:PORT, serves Prometheus metrics at "
+                    "/metrics (every series labelled with its target).",
+        epilog="The alerting rules and Grafana dashboard for these metrics ship with the "
+               "package: --print-alerts, --print-alert-tests, --print-dashboard.")
+    _common(watch)
+    watch.add_argument("--metrics", metavar="HOST:PORT",
+                       help="serve Prometheus metrics at http://HOST:PORT/metrics "
+                            "(e.g. 127.0.0.1:9464; 0.0.0.0:9464 in a container)")
+    shipped = watch.add_mutually_exclusive_group()
+    shipped.add_argument("--print-alerts", action="store_true",
+                         help="print the Prometheus alerting rules and exit")
+    shipped.add_argument("--print-alert-tests", action="store_true",
+                         help="print the rules' promtool unit tests and exit")
+    shipped.add_argument("--print-dashboard", action="store_true",
+                         help="print the Grafana dashboard JSON and exit")
 
 
 def _plan_options(group: Any, plan_help: str) -> None:
@@ -293,9 +321,22 @@ def _fail(message: str) -> int:
 
 
 def _load(ns: argparse.Namespace) -> Any:
-    from wsmonitor.config import load_settings
+    """The settings of the one target a screen shows."""
+    targets = _load_targets(ns)
+    if len(targets) > 1:
+        names = ", ".join(t.name for t in targets)
+        raise UsageError(f"{ns.command} shows one target and the config names "
+                         f"{len(targets)} ({names}): pick one with --target NAME, or use "
+                         "`wsmonitor watch` / `wsmonitor check` for all of them")
+    return targets[0].settings
 
-    return load_settings(_settings_flags(ns), config_path=ns.config)
+
+def _load_targets(ns: argparse.Namespace) -> Any:
+    """Every target to run: the config's [[targets]] (those --target names), or the one."""
+    from wsmonitor.config import load_targets
+
+    return load_targets(_settings_flags(ns), config_path=ns.config,
+                        names=getattr(ns, "target_names", None))
 
 
 def _dispatch(ns: argparse.Namespace) -> int:
@@ -309,6 +350,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
         return cmd_token(ns)
     if ns.command == "serve":
         return cmd_serve(ns)
+    if ns.command == "watch":
+        return cmd_watch(ns)
     return cmd_dashboard(ns)
 
 
@@ -327,11 +370,75 @@ def cmd_check(ns: argparse.Namespace) -> int:
     only = _parse_only(ns.only)
     if ns.samples < 1:
         raise UsageError(f"--samples {ns.samples} must be at least 1")
-    settings = _load(ns)
+    targets = _load_targets(ns)
+    import time
+
+    from wsmonitor.report import render_json, render_markdown, render_text
+
+    if len(targets) == 1:
+        report = _check_run(targets[0].settings, ns, only)
+        text = render_json(report) if ns.json else render_markdown(report) if ns.markdown \
+            else render_text(report)
+        print(text)
+        return report.exit_code
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wsmonitor.watch import record_paths
+
+    records = record_paths(targets[0].settings.record, [t.name for t in targets]) \
+        if targets[0].settings.record else {}
+    started = time.time()
+    # Every target at once, each on its own event loop: a slow one never delays the others.
+    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+        futures = [pool.submit(_check_run, _with_record(t.settings, records.get(t.name)), ns,
+                               only, False) for t in targets]
+        reports = [f.result() for f in futures]
+    finished = time.time()
+    print(_render_targets(ns, targets, reports, started, finished))
+    return max(r.exit_code for r in reports)
+
+
+def _with_record(settings: Any, path: str | None) -> Any:
+    from dataclasses import replace
+
+    return replace(settings, record=path)
+
+
+def _render_targets(ns: argparse.Namespace, targets: Any, reports: Any, started: float,
+                    finished: float) -> str:
+    """Several targets: SPEC's ``{"version", "started_at", "finished_at", "targets"}`` for
+    --json, else each target's report under its name."""
+    import json
+
+    from wsmonitor import __version__
+    from wsmonitor.report import _iso, render_markdown, render_text, to_json_obj
+    from wsmonitor.secrets import redact, redact_obj
+
+    if ns.json:
+        return json.dumps(redact_obj({
+            "version": __version__, "started_at": _iso(started), "finished_at": _iso(finished),
+            "targets": [{"name": t.name, **to_json_obj(r)} for t, r in zip(targets, reports)],
+        }), indent=2, ensure_ascii=False)
+    parts = []
+    for t, r in zip(targets, reports):
+        if ns.markdown:
+            parts.append(render_markdown(r).replace("# wsmonitor incident report",
+                                                    f"# wsmonitor incident report: {t.name}", 1))
+        else:
+            parts.append(f"== {t.name} ==\n{render_text(r)}")
+    return redact("\n\n".join(parts))
+
+
+def _check_run(settings: Any, ns: argparse.Namespace, only: set[str] | None,
+               progress: bool = True) -> Any:
+    """Run one target's probes once (Redis ``--samples`` times) and judge: its CheckRun.
+
+    ``progress``: the progress line on a terminal's stderr (one target only: the lines of
+    targets checked at once would overwrite each other)."""
     import asyncio
     import time
 
-    from wsmonitor.report import CheckRun, render_json, render_markdown, render_text
+    from wsmonitor.report import CheckRun
     from wsmonitor.runtime import build_engine, check_context, judge
     from wsmonitor.secrets import redact
 
@@ -350,7 +457,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
 
         others = [n for n in engine.probes if n != "redis"]
         shown = asyncio.create_task(Progress(engine, sys.stderr).run()) \
-            if wanted(sys.stderr) else None
+            if progress and wanted(sys.stderr) else None
         try:
             await asyncio.gather(
                 redis_runs() if "redis" in engine.probes else asyncio.sleep(0),
@@ -370,11 +477,74 @@ def cmd_check(ns: argparse.Namespace) -> int:
     diagnosis, results = judge(ctx, history)
     target = {"url": redact(settings.url) if settings.url else None,
               "redis": redact(_masked_redis(settings.redis_url)) if settings.redis_url else None}
-    report = CheckRun(started, time.time(), diagnosis, results, history, settings.plan, target)
-    text = render_json(report) if ns.json else render_markdown(report) if ns.markdown else \
-        render_text(report)
-    print(text)
-    return report.exit_code
+    return CheckRun(started, time.time(), diagnosis, results, history, settings.plan, target)
+
+
+def cmd_watch(ns: argparse.Namespace) -> int:
+    if ns.print_alerts or ns.print_alert_tests or ns.print_dashboard:
+        from wsmonitor.prometheus import shipped_text
+
+        kind = "alerts" if ns.print_alerts else "alert-tests" if ns.print_alert_tests \
+            else "dashboard"
+        sys.stdout.write(shipped_text(kind))
+        return EXIT_OK
+    targets = _load_targets(ns)
+    for t in targets:
+        if not (t.settings.redis_url or t.settings.url or t.settings.page_url):
+            raise UsageError(f"nothing to watch for target {t.name!r}: give --redis-url (or "
+                             "REDIS_URL), --url and/or --page-url")
+    import signal
+    import threading
+
+    from wsmonitor.metrics import MetricsError, serve_metrics
+    from wsmonitor.watch import Watch, record_paths
+
+    first = targets[0].settings
+    watch = Watch([(t.name, t.settings) for t in targets], sys.stdout)
+    server = None
+    if ns.metrics:
+        try:
+            server = serve_metrics(watch.runs, ns.metrics)
+        except MetricsError as exc:
+            raise UsageError(str(exc)) from None
+    if first.record:
+        from wsmonitor.recorder import Recorder, RecordError, recording_header
+
+        paths = record_paths(first.record, [t.name for t in targets])
+        try:
+            for run in watch.runs:
+                recorder = Recorder(paths[run.name], recording_header(run.settings, run.engine))
+                run.engine.subscribe(recorder)
+                run.recorder = recorder
+        except RecordError as exc:
+            for run in watch.runs:
+                if run.recorder is not None:
+                    run.recorder.close()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+            raise UsageError(str(exc)) from None
+    stop = threading.Event()
+
+    def stopping(*_: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        where = f"; metrics at http://{ns.metrics}/metrics" if ns.metrics else ""
+        print(f"wsmonitor: watching {len(targets)} target(s) "
+              f"({', '.join(t.name for t in targets)}){where}", file=sys.stderr, flush=True)
+        watch.start()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        watch.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_OK
 
 
 def _masked_redis(url: str) -> str:
@@ -387,7 +557,11 @@ def _masked_redis(url: str) -> str:
 
 
 def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
-    settings = settings or _load(ns)
+    if settings is None:
+        targets = _load_targets(ns)
+        if len(targets) > 1:
+            return _dashboard_tabs(targets)
+        settings = targets[0].settings
     if not (settings.redis_url or settings.url or settings.page_url):
         raise UsageError("nothing to watch: give --redis-url (or REDIS_URL), --url and/or "
                          "--page-url, or run `wsmonitor demo` to see it on a local target")
@@ -397,6 +571,35 @@ def cmd_dashboard(ns: argparse.Namespace, settings: Any = None) -> int:
     engine = build_engine(settings)
     recorder = _recorder(settings, engine)
     return run_app(create_app(settings, engine), recorder)
+
+
+def _dashboard_tabs(targets: Any) -> int:
+    """Several targets: one tab each (wsmonitor/ui/tabs.py), each with its own engine."""
+    from dataclasses import replace
+
+    from wsmonitor.runtime import build_engine
+    from wsmonitor.ui.tabs import create_tabbed_app
+    from wsmonitor.watch import record_paths
+
+    for t in targets:
+        if not (t.settings.redis_url or t.settings.url or t.settings.page_url):
+            raise UsageError(f"nothing to watch for target {t.name!r}: give --redis-url (or "
+                             "REDIS_URL), --url and/or --page-url")
+    first = targets[0].settings
+    paths = record_paths(first.record, [t.name for t in targets]) if first.record else {}
+    recorders, tabs = [], []
+    for t in targets:
+        settings = replace(t.settings, record=paths.get(t.name))
+        engine = build_engine(settings)
+        recorder = _recorder(settings, engine)
+        if recorder is not None:
+            recorders.append(recorder)
+        tabs.append((t.name, settings, engine))
+    try:
+        return run_app(create_tabbed_app(tabs, kiosk=first.kiosk))
+    finally:
+        for recorder in recorders:
+            recorder.close()
 
 
 def run_app(app: Any, recorder: Any = None, on_start: Any = None) -> int:

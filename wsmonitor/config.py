@@ -264,6 +264,9 @@ def _read_config(config_path: str | None, cwd: str | None) -> tuple[dict[str, An
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
+        if name == "targets":
+            values[TARGETS_KEY] = value  # read by load_targets; load_settings ignores it
+            continue
         if name not in _SETTING_NAMES:
             known = ", ".join(sorted(n.replace("_", "-") for n in _SETTING_NAMES))
             raise ConfigError(f"unknown key {key!r} in config file {str(path)!r}: "
@@ -475,3 +478,128 @@ def with_overrides(settings: Settings, **changes: Any) -> Settings:
     new = replace(settings, **changes)
     _validate(new)
     return new
+
+
+# --- several targets (``[[targets]]``) ---------------------------------------------------------
+
+TARGETS_KEY = "targets"
+"""The array of tables in wsmonitor.toml that names several targets."""
+
+MAX_TARGET_NAME = 64
+"""Longest target name: it is a Prometheus label value and a tab label."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One watched target: its name (the metrics' ``target`` label) and its settings."""
+
+    name: str
+    settings: Settings
+
+
+def default_target_name(settings: Settings) -> str:
+    """The name of the one target of a config without ``[[targets]]``: the host of ``--url``,
+    else of ``--redis-url`` (never its password), else ``default``."""
+    if settings.url:
+        host = urlsplit(settings.url).hostname
+        if host:
+            return host
+    if settings.redis_url:
+        try:
+            return parse_redis_url(settings.redis_url).host or "default"
+        except RedisUrlError:
+            pass
+    return "default"
+
+
+def load_targets(
+    flags: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    config_path: str | None = None,
+    cwd: str | None = None,
+    names: tuple[str, ...] | list[str] | None = None,
+) -> list[Target]:
+    """The targets to watch: every ``[[targets]]`` table of the config (or the ``--target``
+    names among them), or the one target the settings describe when there is none.
+
+    Each target's settings merge, most specific first: flags > the target's own table >
+    environment > top-level keys of the file > defaults. A key written for one target beats
+    the ambient environment (a container's own ``REDIS_URL`` must not replace every target's);
+    a flag is this run's explicit choice and beats everything.
+
+    Raises:
+        ConfigError: a table without a name, duplicate names, unknown keys, a ``--target``
+            naming no target, or any bad value (named with its target).
+    """
+    file_values, path = _read_config(config_path, cwd)
+    tables = file_values.get(TARGETS_KEY)
+    if tables is None:
+        if names:
+            where = f"config file {path!r}" if path else "no config file (./wsmonitor.toml)"
+            raise ConfigError(f"--target {', '.join(names)}: {where} has no [[targets]] "
+                              "tables: add them, or drop --target")
+        settings = load_settings(flags, environ, config_path, cwd)
+        return [Target(default_target_name(settings), settings)]
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"targets in config file {path!r} must be an array of tables: "
+                          "[[targets]] with name = \"…\" and the target's keys")
+    flags = {k: v for k, v in (flags or {}).items() if v is not None and v != () and v != []}
+    env = dict(os.environ if environ is None else environ)
+    secrets.register_environment_secrets(env)
+    for source in (flags, _from_env(env), file_values):
+        _register(source)
+    parsed: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for i, table in enumerate(tables, 1):
+        where = f"[[targets]] table #{i} in config file {path!r}"
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where} has no name: add name = \"eu-prod\" (unique; it is "
+                              "the metrics' target label and the tab's title)")
+        name = name.strip()
+        if len(name) > MAX_TARGET_NAME or not name.isprintable():
+            raise ConfigError(f"{where}: name {secrets.redact(name)!r} must be printable and at "
+                              f"most {MAX_TARGET_NAME} characters")
+        if name in seen:
+            raise ConfigError(f"{where}: the name {name!r} is already taken by another "
+                              "[[targets]] table: names must be unique")
+        seen.add(name)
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            if key == "name":
+                continue
+            key_name = key.replace("-", "_")
+            if key_name not in _SETTING_NAMES:
+                known = ", ".join(sorted(n.replace("_", "-") for n in _SETTING_NAMES))
+                raise ConfigError(f"unknown key {key!r} in [[targets]] {name!r} of config "
+                                  f"file {path!r}: remove it (known keys: name, {known})")
+            if key_name == "log_group" and isinstance(value, str):
+                value = (value,)
+            values[key_name] = value
+        _register(values)
+        parsed.append((name, values))
+    if names:
+        known_names = [n for n, _ in parsed]
+        unknown = [n for n in names if n not in known_names]
+        if unknown:
+            raise ConfigError(f"--target {', '.join(unknown)}: no such target in config file "
+                              f"{path!r} (known: {', '.join(known_names)})")
+        parsed = [(n, v) for n, v in parsed if n in names]
+    top = {k: v for k, v in file_values.items() if k in _SETTING_NAMES}
+    out: list[Target] = []
+    for name, own in parsed:
+        merged: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for layer_name, layer in (("config", top), ("env", _from_env(env)),
+                                  ("target", own), ("flag", flags)):
+            for key, value in layer.items():
+                if key in _SETTING_NAMES:
+                    merged[key] = value
+                    sources[key] = layer_name
+        try:
+            settings = Settings(**_coerce(merged), config=path, sources=sources)
+            _validate(settings)
+        except ConfigError as exc:
+            raise ConfigError(f"[[targets]] {name!r}: {exc}") from None
+        out.append(Target(name, settings))
+    return out
