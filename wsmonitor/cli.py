@@ -279,11 +279,13 @@ def cmd_check(ns: argparse.Namespace) -> int:
     import time
 
     from wsmonitor.report import CheckRun, render_json, render_markdown, render_text
-    from wsmonitor.runtime import build_engine, check_context, judge
+    from wsmonitor.runtime import build_engine
     from wsmonitor.secrets import redact
+    from wsmonitor.verdict import VerdictPipeline
 
     engine = build_engine(settings, only)
     recorder = _recorder(settings, engine)
+    pipeline = VerdictPipeline(engine, settings, only=only)
     started = time.time()
 
     async def redis_runs() -> None:
@@ -305,12 +307,10 @@ def cmd_check(ns: argparse.Namespace) -> int:
 
     if engine.probes:
         asyncio.run(run())
-    history = {name: engine.history(name) for name in engine.probes}
-    ctx = check_context(settings, engine, only)
-    diagnosis, results = judge(ctx, history)
+    verdict = pipeline.judge_now()
     target = {"url": redact(settings.url) if settings.url else None,
               "redis": redact(_masked_redis(settings.redis_url)) if settings.redis_url else None}
-    report = CheckRun(started, time.time(), diagnosis, results, history, settings.plan, target)
+    report = CheckRun.from_verdict(verdict, started, settings.plan, target)
     text = render_json(report) if ns.json else render_markdown(report) if ns.markdown else \
         render_text(report)
     print(text)

@@ -29,8 +29,9 @@ How the layers are told apart (FACTS.md has the measurements behind each rule):
   views disagree) or is missing (a 500 with Redis out of view; a 403 where the same Origin
   got 101 before and nothing else is in view) — with what would decide it.
 
-A verdict must also hold still while the fault does: `VerdictTracker` adds hysteresis for the
-banner, so one odd sample never flips it between two layers.
+A verdict must also be trusted only once the evidence repeats: `VerdictTracker` says when a
+new layer is confirmed, so one odd sample is shown as an unconfirmed candidate, never as a
+settled layer.
 """
 
 from __future__ import annotations
@@ -747,28 +748,31 @@ def _settle(e: _Evidence) -> Diagnosis:
 
 
 class VerdictTracker:
-    """Holds the banner's verdict still while the evidence wobbles.
+    """Decides when a new verdict is confirmed, so one odd sample never passes for a layer.
 
-    A verdict of a new layer replaces the current one only once it has been seen on `confirm`
-    evaluations in a row, each on renewed evidence — every check whose new sample brought the
-    change has a newer sample again, so one odd sample can never flip the banner — or after
+    Every verdict is shown at once (`wsmonitor.verdict.VerdictPipeline` shows the rules' layer
+    on the evidence now); this tracker says whether it is confirmed yet. A verdict of a new
+    layer is confirmed once it has been seen on `confirm` evaluations in a row, each on renewed
+    evidence — every check whose new sample brought the change has a newer sample again — or
+    once the probes that brought it say it `confirm` times in a row (`streaks`: the fast
+    probes confirm within two of their samples, however seldom it is evaluated), or after
     `patience` seconds of it alone (a probe that stopped). Leaving ``unknown`` (or the first
-    verdict) needs no confirmation: it replaces no answer. ``since`` is when the current
+    verdict) needs no confirmation: it replaces no answer. ``since`` is when the confirmed
     verdict was first reached, not when it was confirmed.
 
     Pure: no clock of its own (``now`` is given), no I/O.
 
     Args:
         confirm: Evaluations on renewed evidence a new layer needs (1: no hysteresis).
-        patience: Seconds after which a new layer seen on every evaluation wins even when its
-            evidence did not renew.
+        patience: Seconds after which a new layer seen on every evaluation is confirmed even
+            when its evidence did not renew.
     """
 
     def __init__(self, confirm: int = 2, patience: float = 30.0) -> None:
         self.confirm = max(1, confirm)
         self.patience = patience
         self.current: Diagnosis | None = None
-        """The verdict shown."""
+        """The confirmed verdict."""
         self.since: float | None = None
         """When the current verdict's layer was first reached."""
         self.pending: Diagnosis | None = None
@@ -782,7 +786,8 @@ class VerdictTracker:
     def update(self, diagnosis: Diagnosis, now: float,
                results: Sequence[CheckResult] = (),
                streaks: Mapping[str, int] | None = None) -> Diagnosis:
-        """Take a fresh diagnosis; returns the verdict to show.
+        """Take a fresh diagnosis; returns the confirmed verdict (the fresh one when its
+        layer is confirmed; else the one before, and `pending` is the candidate).
 
         Args:
             diagnosis: The raw verdict of this evaluation.

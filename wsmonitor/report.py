@@ -15,6 +15,7 @@ from wsmonitor.plans import Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
 from wsmonitor.samples import RedisSample, Sample
 from wsmonitor.secrets import redact, redact_obj
+from wsmonitor.verdict import Verdict
 
 SYMBOLS = {"pass": "✔", "fail": "✖", "warn": "▲", "unknown": "?", "skipped": "–"}
 """Status is carried by symbol and word, never by colour alone."""
@@ -33,10 +34,20 @@ class CheckRun:
     target: Mapping[str, str | None]
     """url, redis (redacted when rendered)."""
 
+    confirmed: bool = True
+    """False when the diagnosis is a candidate the evidence has not confirmed yet."""
+
     @property
     def exit_code(self) -> int:
         """1 when any check failed, else 0."""
         return 1 if any(c.status == FAIL for c in self.checks) else 0
+
+    @classmethod
+    def from_verdict(cls, verdict: Verdict, started_at: float, plan: Plan,
+                     target: Mapping[str, str | None]) -> CheckRun:
+        """The run a `Verdict` settled: its shown diagnosis, checks and history."""
+        return cls(started_at, verdict.at, verdict.shown, verdict.checks, verdict.history,
+                   plan, target, verdict.confirmed)
 
 
 def _iso(ts: float) -> str:
@@ -152,13 +163,19 @@ def to_json_obj(run: CheckRun) -> dict[str, Any]:
     return redact_obj(obj)
 
 
+def _confidence(run: CheckRun) -> str:
+    """How sure the verdict is, in words: the rules' confidence, or that the evidence has not
+    confirmed it yet."""
+    return run.diagnosis.confidence if run.confirmed else "unconfirmed"
+
+
 def render_json(run: CheckRun) -> str:
     return json.dumps(to_json_obj(run), indent=2, ensure_ascii=False)
 
 
 def render_text(run: CheckRun) -> str:
     d = run.diagnosis
-    lines = [f"Diagnosis: {d.layer} — {d.summary}"]
+    lines = [f"Diagnosis: {d.layer} ({_confidence(run)}) — {d.summary}"]
     if d.remedy:
         lines.append(f"  first: {d.remedy}")
     lines.append("")
@@ -186,7 +203,7 @@ def render_markdown(run: CheckRun) -> str:
         f"- **Redis:** {t.get('redis') or 'not probed'} (plan `{run.plan.name}`: "
         f"{run.plan.quota_text})",
         f"- **wsmonitor:** {__version__}", "",
-        f"## Diagnosis: `{d.layer}`", "", d.summary, "",
+        f"## Diagnosis: `{d.layer}` ({_confidence(run)})", "", d.summary, "",
         f"**Do first:** {d.remedy}" if d.remedy else "", "",
         "## Checks", "",
         "| | check | status | summary |", "|---|---|---|---|",

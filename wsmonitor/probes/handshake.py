@@ -48,7 +48,11 @@ VARIANTS = ("token+origin", "no-token", "no-origin", "wrong-origin")
 """The handshake variants, in the order panes show them."""
 
 PRIMARY_VARIANT = "token+origin"
-"""What the browser does; the only variant held open for the full hold period."""
+"""What the browser does."""
+
+HOLD_PROBE = "hold"
+"""The probe that holds a ``token+origin`` socket open for the hold period (stays-open,
+ping-pong, notification delivery), beside the fresh-socket probe of each variant."""
 
 VARIANT_MEANING = {
     "token+origin": "token and the right Origin, as the browser sends them",

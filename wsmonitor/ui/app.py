@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
@@ -15,11 +14,10 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Static
 
-from wsmonitor.checks import CheckResult, Diagnosis
+from wsmonitor.checks import FAIL
 from wsmonitor.config import Settings
-from wsmonitor.diagnosis import VerdictTracker, streaks
 from wsmonitor.engine import Engine
-from wsmonitor.runtime import check_context, judge
+from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT
 from wsmonitor.samples import RedisSample
 from wsmonitor.secrets import redact
 from wsmonitor.theme_files import load_theme
@@ -27,34 +25,45 @@ from wsmonitor.ui.checklist_pane import ChecklistPane
 from wsmonitor.ui.format import interval_text, set_text
 from wsmonitor.ui.handshake_pane import HandshakePane, HandshakePaneState
 from wsmonitor.ui.logs_pane import LogsPane
-from wsmonitor.ui.messages import SampleReceived
+from wsmonitor.ui.messages import VerdictReady
 from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
+from wsmonitor.verdict import Verdict, VerdictPipeline
 
 READ_ONLY_ACTIONS = frozenset({"quit"})
+"""The only action kiosk mode allows."""
 
 ENGINE_START_DELAY = 0.5
 """Seconds after mount before the probes start."""
 
 FULL_REFRESH_TICKS = 5
-"""Seconds between full redraws when no sample arrives."""
-"""The only action kiosk mode allows."""
+"""Seconds between full redraws when no verdict arrives."""
+
+HANDSHAKE_CHECKS = ("platform-websocket", "handshake-101", "stays-open", "ping-pong")
+"""The checks whose failure marks the WebSocket pane as failing."""
 
 
 class MonitorScreen(Screen[None]):
-    """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md)."""
+    """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md).
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    It judges nothing: the app's `VerdictPipeline` posts each `Verdict` here (as a
+    `VerdictReady` message) and every pane draws what that verdict settled.
+    """
+
+    def __init__(self, settings: Settings, engine: Engine,
+                 pipeline: VerdictPipeline | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.engine = engine
+        self.pipeline = pipeline or VerdictPipeline(engine, settings)
+        self.verdict: Verdict | None = None
+        """The verdict on screen."""
         self._unsubscribe = None
-        self._verdicts = VerdictTracker()
-        """Hysteresis for the banner: one odd sample never flips the verdict."""
         self._ticks = 0
 
     def compose(self) -> ComposeResult:
         yield Static("Diagnosis: waiting for evidence…", id="banner")
-        web = any(n.startswith(("handshake:", "http:")) for n in self.engine.probes)
+        web = any(n.startswith(("handshake:", "http:")) or n == HOLD_PROBE
+                  for n in self.engine.probes)
         redis = "redis" in self.engine.probes
         logs = "logs" in self.engine.probes
         count = 1 + web + redis + logs
@@ -75,17 +84,18 @@ class MonitorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._unsubscribe = self.engine.subscribe(
-            lambda sample: self.post_message(SampleReceived(sample)))
+        self._unsubscribe = self.pipeline.subscribe(
+            lambda verdict: self.post_message(VerdictReady(verdict)))
         self.set_interval(1.0, self._tick, name="freshness")
         self.refresh_views()
 
     def _tick(self) -> None:
-        """Once a second: ages move. Everything is redrawn only when a sample arrives, or every
-        few seconds so that staleness is judged even when no sample comes."""
+        """Once a second: ages move. The panes are redrawn from the newest verdict when one
+        arrives, or every few seconds so that ages and freshness move with no new verdict."""
         self._ticks += 1
         if self._ticks % FULL_REFRESH_TICKS == 0:
-            self.refresh_views()
+            if self.verdict is not None:
+                self.show_verdict(self.verdict)
         elif "redis" in self.engine.probes:
             self.query_one(RedisPane).show_freshness(self.engine.now(), self.engine.paused)
 
@@ -93,22 +103,30 @@ class MonitorScreen(Screen[None]):
         if self._unsubscribe is not None:
             self._unsubscribe()
 
-    def on_sample_received(self, message: SampleReceived) -> None:
+    def on_verdict_ready(self, message: VerdictReady) -> None:
         message.stop()
-        self.refresh_views()
+        if self.verdict is not None and message.verdict.seq < self.verdict.seq:
+            return  # an older verdict overtaken by a newer one already shown
+        self.show_verdict(message.verdict)
 
     def refresh_views(self) -> None:
-        """Recompute checks and redraw every pane from the engine's history."""
+        """Redraw from the newest verdict (judged now only if evidence came since)."""
+        self.show_verdict(self.pipeline.flush())
+
+    def show_verdict(self, verdict: Verdict) -> None:
+        """Draw one verdict: the banner, the checklist and every pane."""
+        self.verdict = verdict
         now = self.engine.now()
-        history = {name: self.engine.history(name) for name in self.engine.probes}
-        ctx = check_context(self.settings, self.engine)
-        diagnosis, results = judge(ctx, history, now)
-        self._show_banner(diagnosis, now, results)
-        self.query_one(ChecklistPane).show(results, now)
+        history = verdict.history
+        ctx = verdict.context
+        self._show_banner(verdict)
+        self.query_one(ChecklistPane).show(verdict.checks, now)
+        stale_after = ctx.stale_after if ctx else 60.0
+        stale_by = ctx.stale_by_probe if ctx else {}
+        base = self.engine.base_interval * self.engine.interval_factor
         if "redis" in self.engine.probes:
             probe = self.engine.probes["redis"]
-            base = self.engine.base_interval * self.engine.interval_factor
-            samples = [s for s in history["redis"] if isinstance(s, RedisSample)]
+            samples = [s for s in history.get("redis", ()) if isinstance(s, RedisSample)]
             self.query_one(RedisPane).show(RedisPaneState(
                 samples=samples, plan=self.settings.plan,
                 interval=getattr(probe, "steady_interval", probe.interval)(base),
@@ -116,46 +134,66 @@ class MonitorScreen(Screen[None]):
                 and getattr(probe, "budget_per_day", None) else None,
                 commands_per_run=getattr(probe, "commands_per_run", 0),
                 budget_percent=self.settings.redis_budget,
-                budget_per_day=ctx.redis_budget_per_day,
-                own_per_day=ctx.own_commands_per_day,
+                budget_per_day=ctx.redis_budget_per_day if ctx else None,
+                own_per_day=ctx.own_commands_per_day if ctx else None,
                 shared_with="channel-layer round trips" if "channel-layer" in self.engine.probes
                 else "",
                 server=getattr(probe, "server", ""), paused=self.engine.paused,
-                stale_after=ctx.stale_by_probe.get("redis", ctx.stale_after), now=now))
-        hs = [n for n in self.engine.probes if n.startswith("handshake:")]
-        if hs or any(n.startswith("http:") for n in self.engine.probes):
-            primary = self.engine.probes.get("handshake:token+origin")
-            base = self.engine.base_interval * self.engine.interval_factor
+                stale_after=stale_by.get("redis", stale_after), now=now))
+        web = [n for n in self.engine.probes
+               if n.startswith(("handshake:", "http:")) or n == HOLD_PROBE]
+        if web:
+            hs = [n for n in web if not n.startswith("http:")]
             self.query_one(HandshakePane).show(HandshakePaneState(
                 history=history, endpoint=redact(self.settings.url or
                                                  self.settings.effective_api_base or ""),
-                interval=primary.interval(base) if primary else base,
-                stale_after=max((ctx.stale_by_probe.get(n, ctx.stale_after) for n in hs),
-                                default=ctx.stale_after),
-                paused=self.engine.paused, now=now))
+                interval=self._interval(f"handshake:{PRIMARY_VARIANT}", base),
+                stale_after=max((stale_by.get(n, stale_after) for n in hs),
+                                default=stale_after),
+                paused=self.engine.paused, now=now,
+                variant_interval=self._interval("handshake:no-token", base),
+                hold_interval=self._interval(HOLD_PROBE, base),
+                failing=any(verdict.check(cid) is not None
+                            and verdict.check(cid).status == FAIL  # type: ignore[union-attr]
+                            for cid in HANDSHAKE_CHECKS)))
         if "logs" in self.engine.probes:
-            self.query_one(LogsPane).show(history["logs"], now,
-                                          ctx.stale_by_probe.get("logs", ctx.stale_after),
+            self.query_one(LogsPane).show(list(history.get("logs", ())), now,
+                                          stale_by.get("logs", stale_after),
                                           self.engine.paused)
         self._show_statusbar()
 
-    def _show_banner(self, diagnosis: Diagnosis, now: float,
-                     results: Sequence[CheckResult] = ()) -> None:
-        history = {name: self.engine.history(name) for name in self.engine.probes}
-        shown = self._verdicts.update(diagnosis, now, results, streaks(history))
+    def _interval(self, name: str, base: float) -> float | None:
+        """The true time between the starts of two runs of a probe (None: not running)."""
+        probe = self.engine.probes.get(name)
+        if probe is None:
+            return None
+        interval = getattr(probe, "steady_interval", probe.interval)(base)
+        return interval + getattr(probe, "hold", 0.0) if name == HOLD_PROBE else interval
+
+    def _show_banner(self, verdict: Verdict) -> None:
+        """What the banner says: the shown layer, whether it is confirmed (and how sure the
+        rules are), since when, and what to do first."""
+        shown = verdict.shown
         layer, summary, remedy = shown.layer, shown.summary, shown.remedy
-        since = time.strftime("%H:%M:%S", time.localtime(self._verdicts.since or now))
-        pending = self._verdicts.pending
-        moving = f" · evidence turning to {escape(pending.layer)}, confirming" if pending else ""
+        since = time.strftime("%H:%M:%S", time.localtime(verdict.since or verdict.at))
+        word = {"none": "✔ nothing broken found", "unknown": "? not decided yet"}.get(
+            layer, f"✖ broken layer: {escape(layer)}")
+        if not verdict.confirmed:
+            was = f" · was {escape(verdict.previous.layer)}" if verdict.previous else ""
+            head = f"[$warning]{word} · unconfirmed[/] [$text-muted](since {since}; " \
+                f"confirming on the next samples{was})[/]"
+        else:
+            colour = {"none": "$success", "unknown": "$secondary"}.get(layer, "$error")
+            sure = f" · {escape(shown.confidence)}" if layer not in ("none", "unknown") else ""
+            head = f"[{colour}]{word}[/]{sure} [$text-muted](since {since})[/]"
         banner = self.query_one("#banner", Static)
-        word = {"none": "[$success]✔ nothing broken found[/]",
-                "unknown": "[$secondary]? not decided yet[/]"}.get(
-            layer, f"[$error]✖ broken layer: {escape(layer)}[/]")
-        set_text(banner, f"[b]Diagnosis[/] {word} [$text-muted](since {since}{moving})[/]\n"
+        set_text(banner, f"[b]Diagnosis[/] {head}\n"
                  f"{escape(redact(summary))}\n[b]Do first:[/] {escape(redact(remedy))}")
-        banner.set_class(layer == "none", "-layer-none")
-        banner.set_class(layer == "unknown", "-layer-unknown")
-        banner.set_class(layer not in ("none", "unknown"), "-layer-broken")
+        banner.set_class(not verdict.confirmed, "-unconfirmed")
+        banner.set_class(verdict.confirmed and layer == "none", "-layer-none")
+        banner.set_class(verdict.confirmed and layer == "unknown", "-layer-unknown")
+        banner.set_class(verdict.confirmed and layer not in ("none", "unknown"),
+                         "-layer-broken")
 
     def _show_statusbar(self) -> None:
         mode = "KIOSK read-only" if self.settings.kiosk else "interactive"
@@ -183,6 +221,8 @@ class WsMonitorApp(App[int]):
         settings: Validated settings.
         engine: The engine whose samples are shown; the app starts and stops it.
         start_engine: False in tests that drive the engine themselves.
+        pipeline: The verdict pipeline over `engine` (default: a new one); the app starts and
+            stops it, whatever `start_engine` says.
     """
 
     CSS_PATH = "app.tcss"
@@ -210,10 +250,13 @@ class WsMonitorApp(App[int]):
                                        4: "checklist-pane"}
     """Pane number → widget id, for the 1–4 keys."""
 
-    def __init__(self, settings: Settings, engine: Engine, *, start_engine: bool = True) -> None:
+    def __init__(self, settings: Settings, engine: Engine, *, start_engine: bool = True,
+                 pipeline: VerdictPipeline | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.engine = engine
+        self.pipeline = pipeline or VerdictPipeline(engine, settings)
+        """Judges the engine's samples once per change of evidence for every view."""
         self._start_engine = start_engine
         theme = load_theme(settings.theme)
         self.register_theme(Theme(**theme))
@@ -222,13 +265,15 @@ class WsMonitorApp(App[int]):
 
     def on_mount(self) -> None:
         screen = KioskScreen if self.settings.kiosk else MonitorScreen
-        self.push_screen(screen(self.settings, self.engine))
+        self.push_screen(screen(self.settings, self.engine, self.pipeline))
+        self.pipeline.start()
         if self._start_engine:
             # After the first frames: Textual's start-up holds the GIL for a few hundred ms,
             # and PINGs timed meanwhile would measure that, not Redis.
             self.set_timer(ENGINE_START_DELAY, self.engine.start)
 
     async def on_unmount(self) -> None:
+        await asyncio.to_thread(self.pipeline.stop)
         if self._start_engine:
             await asyncio.to_thread(self.engine.stop)
 
@@ -335,19 +380,19 @@ class WsMonitorApp(App[int]):
         self._refresh()
 
     def action_export(self) -> None:
-        """An SVG screenshot and the markdown report, side by side, with a timestamp."""
+        """An SVG screenshot and the markdown report, side by side, with a timestamp: both of
+        the verdict on screen."""
         from wsmonitor.report import CheckRun, render_markdown
-        from wsmonitor.runtime import check_context, judge
 
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"wsmonitor-{stamp}"
-        history = {name: self.engine.history(name) for name in self.engine.probes}
-        now = self.engine.now()
-        diagnosis, results = judge(check_context(self.settings, self.engine), history, now)
-        started = min((s[0].at for s in history.values() if s), default=now)
+        screen = self.screen
+        verdict = screen.verdict if isinstance(screen, MonitorScreen) and screen.verdict \
+            else self.pipeline.flush()
         target = {"url": redact(self.settings.url) if self.settings.url else None,
                   "redis": redact(self.settings.redis_url) if self.settings.redis_url else None}
-        run = CheckRun(started, now, diagnosis, results, history, self.settings.plan, target)
+        started = min((s[0].at for s in verdict.history.values() if s), default=verdict.at)
+        run = CheckRun.from_verdict(verdict, started, self.settings.plan, target)
         try:
             svg_path = self.save_screenshot(f"{base}.svg")
             with open(f"{base}.md", "w", encoding="utf-8") as fh:
@@ -358,6 +403,8 @@ class WsMonitorApp(App[int]):
         self.notify(f"exported {svg_path} and {base}.md", timeout=8)
 
     def _refresh(self) -> None:
+        """Settings of the run changed (pause, interval, theme): judge again and redraw."""
+        self.pipeline.poke()
         screen = self.screen
         if isinstance(screen, MonitorScreen):
             screen.refresh_views()
@@ -371,7 +418,8 @@ class KioskApp(WsMonitorApp, inherit_bindings=False):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit")]
 
 
-def create_app(settings: Settings, engine: Engine, *, start_engine: bool = True) -> WsMonitorApp:
+def create_app(settings: Settings, engine: Engine, *, start_engine: bool = True,
+               pipeline: VerdictPipeline | None = None) -> WsMonitorApp:
     """The dashboard app for the settings' mode."""
     cls = KioskApp if settings.kiosk else WsMonitorApp
-    return cls(settings, engine, start_engine=start_engine)
+    return cls(settings, engine, start_engine=start_engine, pipeline=pipeline)
