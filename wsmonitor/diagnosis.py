@@ -43,7 +43,7 @@ from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, C
     Diagnosis
 from wsmonitor.checks_ws import APP_RUNNER_FACT, HANDSHAKE_REMEDY, PLATFORM_CUT, UNREACHABLE, \
     UPGRADED
-from wsmonitor.probes.handshake import PRIMARY_VARIANT, HandshakeSample
+from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, HandshakeSample
 from wsmonitor.samples import Sample
 
 LAYERS = ("none", "platform", "proxy", "origin", "auth", "consumer", "channel-layer", "redis",
@@ -117,6 +117,9 @@ class Signals:
     onset: HandshakeSample | None = None
     """The last ``token+origin`` sample before the current streak of the newest
     classification: how the present failure began (None on a cold start)."""
+    first_hold: bool = False
+    """The first held socket is open and its hold has not ended: the hold's checks answer
+    when it does."""
 
 
 def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
@@ -167,6 +170,12 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     from wsmonitor.checks_ws import settled
 
     primary = settled(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
+    if HOLD_PROBE in history:
+        # The held socket is a token+origin attempt too: how a failure began (closed 1011,
+        # then 403s) may show on it first.
+        primary = sorted(primary + [s for s in history[HOLD_PROBE]
+                                    if isinstance(s, HandshakeSample) and not s.interim],
+                         key=lambda s: s.at)
     previous = primary[-2] if len(primary) >= 2 else None
     onset = None
     if primary:
@@ -174,7 +183,12 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             if s.classification != primary[-1].classification:
                 onset = s
                 break
+    from wsmonitor.checks_ws import held_samples
+
+    held = [s for s in held_samples(history) if isinstance(s, HandshakeSample)]
+    first_hold = bool(held) and held[-1].interim and all(s.interim for s in held)
     return Signals(service_redis=service, service_conflict=conflict, service_pending=pending,
+                   first_hold=first_hold,
                    service_message=message.strip(), redis_failed_at=failed_at,
                    redis_ok_now=ok_now, previous=previous, onset=onset,
                    since_redis_failed=None if failed_at is None else now - failed_at,
@@ -186,9 +200,9 @@ CHECK_PROBES: dict[str, tuple[str, ...]] = {
     "allowed-hosts": ("handshake:",),
     "jwt-valid": (f"handshake:{PRIMARY_VARIANT}", "http:ws-diagnostic", "http:polling"),
     "handshake-101": (f"handshake:{PRIMARY_VARIANT}",),
-    "stays-open": (f"handshake:{PRIMARY_VARIANT}",),
-    "ping-pong": (f"handshake:{PRIMARY_VARIANT}",),
-    "notification-delivery": (f"handshake:{PRIMARY_VARIANT}", "channel-layer"),
+    "stays-open": (HOLD_PROBE,),
+    "ping-pong": (HOLD_PROBE,),
+    "notification-delivery": (HOLD_PROBE, "channel-layer"),
     "polling-fallback": ("http:polling",),
     "redis-reachable": ("redis", "http:redis-health"),
     "redis-connections": ("redis",),
@@ -223,7 +237,7 @@ def streaks(history: Mapping[str, Sequence[Sample]]) -> dict[str, tuple[int, flo
 
     out: dict[str, tuple[int, float, float]] = {}
     for name, samples in history.items():
-        if name.startswith("handshake:"):
+        if name.startswith("handshake:") or name == HOLD_PROBE:
             samples = settled(samples[-2 * STREAK_CAP - 1:])  # one per attempt
         if not samples:
             continue
@@ -731,7 +745,7 @@ def _settle(e: _Evidence) -> Diagnosis:
     # The first socket is being held: its hold's checks answer when it ends (--hold), and
     # everything else already passed: nothing broken is found so far, and the banner says so.
     holding = [cid for cid in unknown if cid in HOLD_CHECKS] \
-        if e.p is not None and e.p.interim else []
+        if e.sig.first_hold or (e.p is not None and e.p.interim) else []
     unknown = [cid for cid in unknown if cid not in holding]
     if decided and not unknown and all(r.status in (PASS, WARN) or r.id in holding
                                        for r in decided):

@@ -90,15 +90,19 @@ def redis_section(history: Sequence[Sample], plan: Plan) -> dict[str, Any] | Non
 
 
 def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str, Any]]:
-    """The newest result of each handshake variant, in SPEC's shape (and more)."""
-    from wsmonitor.probes.handshake import VARIANTS, HandshakeSample
+    """The newest result of each handshake variant, in SPEC's shape (and more); the
+    ``token+origin`` entry carries the held socket's figures (hold, ping, notifications)."""
+    from wsmonitor.checks_ws import attempts, held_samples
+    from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS
 
+    held = [s for s in attempts(held_samples(history)) if not s.interim]
     out = []
     for variant in VARIANTS:
-        samples = history.get(f"handshake:{variant}", ())
-        if not samples or not isinstance(samples[-1], HandshakeSample):
+        samples = attempts(history.get(f"handshake:{variant}", ()))
+        if not samples:
             continue
         s = samples[-1]
+        h = held[-1] if variant == PRIMARY_VARIANT and held else s
         t = s.timings_ms
         out.append({
             "variant": s.variant, "classification": s.classification, "status": s.status,
@@ -108,10 +112,13 @@ def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str,
             "error": s.error, "reason": s.reason, "status_line": s.status_line,
             "server": s.server, "origin": s.origin, "token_sent": s.token_sent,
             "elapsed_s": s.elapsed_s, "close_reason": s.close_reason,
-            "hold_s": s.hold_s, "held_s": s.held_s, "ack_received": s.ack_received,
-            "ping_rtt_ms": s.ping_rtt_ms, "app_pong_ms": s.app_pong_ms,
-            "notifications": s.notifications, "at": _iso(s.at),
+            "hold_s": h.hold_s, "held_s": h.held_s, "ack_received": h.ack_received,
+            "ping_rtt_ms": h.ping_rtt_ms, "app_pong_ms": h.app_pong_ms,
+            "notifications": h.notifications, "at": _iso(s.at),
         })
+        if h is not s:
+            out[-1]["hold"] = {"classification": h.classification, "close_code": h.close_code,
+                               "at": _iso(h.at)}
     return out
 
 
