@@ -127,6 +127,8 @@ class WarmRun:
     confirmed: float | None = None
     green_after_on: float = 0.0
     cleared: float | None = None
+    none_shown: float | None = None
+    """switch off → ``none`` first shown (still unconfirmed: the warning colour)."""
     green_over_failure: float = 0.0
     path: list[str] = field(default_factory=list)
 
@@ -195,6 +197,9 @@ def warm(faults: list[Fault], warmup: float, timeout: float) -> tuple[list[WarmR
                 clear_goal = LOG_CLEAR_GOAL_S if f.check == "consumer-errors" else CLEAR_GOAL_S
                 t = wait(tape, green, max(timeout, clear_goal * 2), t_off)
                 run.cleared = None if t is None else t - t_off
+                first = wait(tape, lambda v: v.shown.layer == "none", 0.0, t_off) \
+                    if t is not None else None
+                run.none_shown = None if first is None else first - t_off
                 runs.append(run)
                 print(f"  {f.name}: named {_s(run.named)}, confirmed {_s(run.confirmed)}, "
                       f"green again {_s(run.cleared)}; {' → '.join(run.path)}",
@@ -219,12 +224,13 @@ def wait(tape: Tape, condition, timeout: float, t0: float | None = None) -> floa
     """When a verdict (published after `t0`) first meets `condition`, or None."""
     t0 = time.monotonic() if t0 is None else t0
     deadline = t0 + timeout
-    while time.monotonic() < deadline:
+    while True:
         for at, v in tape.since(t0):
             if condition(v):
                 return at
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(POLL_S)
-    return None
 
 
 def cold_table(wanted: list[Fault], args: argparse.Namespace) -> None:
@@ -267,7 +273,8 @@ def warm_table(wanted: list[Fault], args: argparse.Namespace) -> None:
                      f"≤ {goal:.0f} s" + (" ok" if r.named is not None and r.named <= goal
                                           else " MISSED")))
         rows.append((f"warm {f.name}: green again", _s(r.cleared),
-                     f"green {r.green_after_on:.1f} s after the switch", "-",
+                     f"none first shown {_s(r.none_shown)}; still green "
+                     f"{r.green_after_on:.1f} s after the switch on", "-",
                      f"≤ {clear:.0f} s" + (" ok" if r.cleared is not None and r.cleared <= clear
                                            else " MISSED")))
     rows.append(("warm: longest green over a failing check", f"{worst:.1f} s", "-", "-",
