@@ -41,6 +41,9 @@ FULL_REFRESH_TICKS = 5
 HANDSHAKE_CHECKS = ("platform-websocket", "handshake-101", "stays-open", "ping-pong")
 """The checks whose failure marks the WebSocket pane as failing."""
 
+REDIS_CHECKS = ("redis-reachable", "redis-connections", "redis-commands")
+"""The checks whose failure marks the Redis pane as failing."""
+
 
 class MonitorScreen(Screen[None]):
     """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md).
@@ -139,7 +142,8 @@ class MonitorScreen(Screen[None]):
                 shared_with="channel-layer round trips" if "channel-layer" in self.engine.probes
                 else "",
                 server=getattr(probe, "server", ""), paused=self.engine.paused,
-                stale_after=stale_by.get("redis", stale_after), now=now))
+                stale_after=stale_by.get("redis", stale_after), now=now,
+                failing=any(c.status == FAIL for c in verdict.checks if c.id in REDIS_CHECKS)))
         web = [n for n in self.engine.probes
                if n.startswith(("handshake:", "http:")) or n == HOLD_PROBE]
         if web:
@@ -153,9 +157,8 @@ class MonitorScreen(Screen[None]):
                 paused=self.engine.paused, now=now,
                 variant_interval=self._interval("handshake:no-token", base),
                 hold_interval=self._interval(HOLD_PROBE, base),
-                failing=any(verdict.check(cid) is not None
-                            and verdict.check(cid).status == FAIL  # type: ignore[union-attr]
-                            for cid in HANDSHAKE_CHECKS)))
+                failing=any(c.status == FAIL for c in verdict.checks
+                            if c.id in HANDSHAKE_CHECKS)))
         if "logs" in self.engine.probes:
             self.query_one(LogsPane).show(list(history.get("logs", ())), now,
                                           stale_by.get("logs", stale_after),
