@@ -110,7 +110,10 @@ def last_hold(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
         return None
     if samples[-1].interim:
         finished = [s for s in samples if not s.interim]
-        if finished and now - finished[-1].at <= stale_limit(ctx, finished[-1].probe):
+        # A finished hold stands while the next socket is held; one that never got its 101
+        # (the handshake failed) held nothing, and the socket open now says more.
+        if finished and finished[-1].classification in UPGRADED \
+                and now - finished[-1].at <= stale_limit(ctx, finished[-1].probe):
             return finished[-1]
     return samples[-1]
 
@@ -148,12 +151,29 @@ def held_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]], no
 
 def latest_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
                     now: float) -> dict[str, HandshakeSample]:
-    """The newest fresh sample of each handshake variant."""
+    """The newest fresh sample of each handshake variant.
+
+    A variant whose newest sample is older than the change the ``token+origin`` handshake
+    just went through (the first attempt of its current outcome) is left out until it runs
+    again: it answered the service as it was before (the variants run half as often), and
+    would hold back or contradict the verdict on the change.
+    """
+    primary = settled(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
+    changed_at = None
+    if primary:
+        newest = primary[-1].classification
+        for before, after in zip(reversed(primary[:-1]), reversed(primary[1:])):
+            if before.classification != newest:
+                changed_at = after.at
+                break
     out: dict[str, HandshakeSample] = {}
     for variant in VARIANTS:
         sample = _fresh(history.get(f"handshake:{variant}", ()), ctx, now)
-        if isinstance(sample, HandshakeSample):
-            out[variant] = sample
+        if not isinstance(sample, HandshakeSample):
+            continue
+        if variant != PRIMARY_VARIANT and changed_at is not None and sample.at < changed_at:
+            continue
+        out[variant] = sample
     return out
 
 
@@ -426,7 +446,7 @@ def _held_socket(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float
                            p.at)
     if p.interim:
         held = (p.held_s or 0.0) + max(0.0, now - p.at)
-        return CheckResult(cid, UNKNOWN, f"holding the first socket: {min(held, p.hold_s):.0f} s "
+        return CheckResult(cid, UNKNOWN, f"holding a socket: {min(held, p.hold_s):.0f} s "
                            f"of {p.hold_s:.0f} s so far", (describe(p, now),), "", p.at)
     return p
 

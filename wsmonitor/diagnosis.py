@@ -117,9 +117,11 @@ class Signals:
     onset: HandshakeSample | None = None
     """The last ``token+origin`` sample before the current streak of the newest
     classification: how the present failure began (None on a cold start)."""
+    holding: bool = False
+    """A socket is being held and no finished hold stands for it (the first one, or the
+    first since the handshake failed): the hold's checks answer when its hold ends."""
     first_hold: bool = False
-    """The first held socket is open and its hold has not ended: the hold's checks answer
-    when it does."""
+    """`holding`, and no hold has ever ended."""
 
 
 def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
@@ -183,12 +185,13 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             if s.classification != primary[-1].classification:
                 onset = s
                 break
-    from wsmonitor.checks_ws import held_samples
+    from wsmonitor.checks_ws import held_samples, last_hold
 
     held = [s for s in held_samples(history) if isinstance(s, HandshakeSample)]
-    first_hold = bool(held) and held[-1].interim and all(s.interim for s in held)
+    standing = last_hold(ctx, history, now)
+    holding = standing is not None and standing.interim
     return Signals(service_redis=service, service_conflict=conflict, service_pending=pending,
-                   first_hold=first_hold,
+                   holding=holding, first_hold=holding and all(s.interim for s in held),
                    service_message=message.strip(), redis_failed_at=failed_at,
                    redis_ok_now=ok_now, previous=previous, onset=onset,
                    since_redis_failed=None if failed_at is None else now - failed_at,
@@ -745,11 +748,12 @@ def _settle(e: _Evidence) -> Diagnosis:
     # The first socket is being held: its hold's checks answer when it ends (--hold), and
     # everything else already passed: nothing broken is found so far, and the banner says so.
     holding = [cid for cid in unknown if cid in HOLD_CHECKS] \
-        if e.sig.first_hold or (e.p is not None and e.p.interim) else []
+        if e.sig.holding or (e.p is not None and e.p.interim) else []
     unknown = [cid for cid in unknown if cid not in holding]
     if decided and not unknown and all(r.status in (PASS, WARN) or r.id in holding
                                        for r in decided):
-        pending = f" ({', '.join(holding)}: when the first hold ends)" if holding else ""
+        which = "the first hold" if e.sig.first_hold or not e.sig.holding else "this hold"
+        pending = f" ({', '.join(holding)}: when {which} ends)" if holding else ""
         return Diagnosis("none", f"Every check that ran passed{pending}.", "Nothing to fix in "
                          "the layers checked; widen the checks (--url, --log-group) if the "
                          "symptom persists.", tuple(r.id for r in decided))

@@ -210,7 +210,7 @@ async def test_held_socket_is_published_at_the_101_then_at_the_end_of_the_hold(
     first = websocket_checks(ctx, {f"handshake:{PRIMARY_VARIANT}": [early]}, now)
     assert first["handshake-101"].status == "pass"
     assert first["stays-open"].status == "unknown"
-    assert "holding the first socket" in first["stays-open"].summary
+    assert "holding a socket" in first["stays-open"].summary
     # Holding the next socket: the last finished hold still stands.
     later = websocket_checks(ctx, {f"handshake:{PRIMARY_VARIANT}": [early, final, early]},
                              final.at + 1)
