@@ -235,6 +235,10 @@ def test_backoff_is_capped_in_intervals_so_a_fault_that_ends_is_seen_soon() -> N
     # Both caps hold: the seconds cap wins for slow probes (never under the interval).
     slow = ScriptedProbe("slow", interval=20.0)
     assert Engine([slow], max_backoff=30.0).backoff_delay(slow, 5) == 30.0
+    # A probe may cap its own backoff lower (the fast probe verdicts are confirmed on).
+    steady = ScriptedProbe("steady", interval=1.0)
+    steady.backoff_intervals = 1.0  # type: ignore[attr-defined]
+    assert [Engine([steady]).backoff_delay(steady, f) for f in range(4)] == [1, 1, 1, 1]
 
 
 def test_backoff_follows_interval_scaling() -> None:

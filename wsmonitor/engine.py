@@ -212,8 +212,11 @@ class Engine:
         interval = self.effective_interval(probe)
         if failures <= 1:
             return interval
+        # A probe may cap its own backoff lower: the fast probe a verdict is confirmed on
+        # should see the end of a fault at its interval.
+        intervals = getattr(probe, "backoff_intervals", None) or self.backoff_intervals
         return max(interval, min(interval * 2 ** min(failures - 1, 10),
-                                 interval * self.backoff_intervals, self.max_backoff))
+                                 interval * intervals, self.max_backoff))
 
     async def run_forever(self) -> None:
         """Run every probe on its interval until `stop` (on the current event loop)."""

@@ -28,6 +28,9 @@ def test_variant_probes_from_settings(tmp_path) -> None:
     # every variant on a fresh socket, token+origin too: a hold never delays its handshakes
     assert by_variant["token+origin"].hold == 1.0 and by_variant["no-token"].hold == 1.0
     assert by_variant["token+origin"].interval(2.0) == 5.0
+    # the fast probe never backs off beyond its interval; the others take the engine's cap
+    assert by_variant["token+origin"].backoff_intervals == 1.0
+    assert by_variant["no-token"].backoff_intervals is None and held.backoff_intervals is None
     assert by_variant["wrong-origin"].interval(2.0) == 10.0
     assert by_variant["no-origin"].interval(60.0) == 60.0
     http = http_probes(settings)

@@ -947,6 +947,9 @@ class HandshakeProbe:
                        "wrong-origin": wrong_origin}[variant]
         self.sends_token = variant != "no-token"
         self.on_open = on_open
+        self.backoff_intervals: float | None = 1.0 if primary else None
+        """``token+origin`` never backs off beyond its interval (5 s): the banner confirms a
+        verdict, and sees a fault end, on its samples. The engine's cap for the others."""
         self.publish_interim: OnUpgrade | None = None
         """Set by the engine (its ``publish``): the held socket's handshake is shown at the
         101, not only when the hold ends (`HeldSocketProbe`)."""
@@ -986,6 +989,7 @@ class HeldSocketProbe(HandshakeProbe):
         kwargs.setdefault("hold", DEFAULT_HOLD)
         super().__init__(url, variant=PRIMARY_VARIANT, **kwargs)
         self.name = HOLD_PROBE
+        self.backoff_intervals = None
 
     async def run(self) -> HandshakeSample:
         """One held socket (with a fresh token when minting)."""
