@@ -215,9 +215,10 @@ def test_raising_probe_becomes_redacted_probe_bug(engines: list[Engine],
 
 
 def test_backoff_delay_doubles_up_to_the_cap() -> None:
+    # A first failure is looked at again after one interval (to confirm it); then doubling.
     p = ScriptedProbe("p", interval=1.0)
     engine = Engine([p], max_backoff=8.0, backoff_intervals=100)
-    assert [engine.backoff_delay(p, f) for f in range(6)] == [1, 2, 4, 8, 8, 8]
+    assert [engine.backoff_delay(p, f) for f in range(6)] == [1, 1, 2, 4, 8, 8]
     assert engine.backoff_delay(p, 10_000) == 8  # no overflow on a long outage
     assert engine.backoff_delay(p, -1) == 1
     # A probe whose own interval exceeds the cap never waits less than its interval.
@@ -228,12 +229,16 @@ def test_backoff_delay_doubles_up_to_the_cap() -> None:
 def test_backoff_is_capped_in_intervals_so_a_fault_that_ends_is_seen_soon() -> None:
     p = ScriptedProbe("p", interval=1.0)
     engine = Engine([p], max_backoff=30.0)  # default: at most two intervals
-    assert [engine.backoff_delay(p, f) for f in range(5)] == [1, 2, 2, 2, 2]
+    assert [engine.backoff_delay(p, f) for f in range(5)] == [1, 1, 2, 2, 2]
     fast = ScriptedProbe("fast", interval=0.2)
     assert Engine([fast], max_backoff=30.0).backoff_delay(fast, 50) == pytest.approx(0.4)
     # Both caps hold: the seconds cap wins for slow probes (never under the interval).
     slow = ScriptedProbe("slow", interval=20.0)
     assert Engine([slow], max_backoff=30.0).backoff_delay(slow, 5) == 30.0
+    # A probe may cap its own backoff lower (the fast probe verdicts are confirmed on).
+    steady = ScriptedProbe("steady", interval=1.0)
+    steady.backoff_intervals = 1.0  # type: ignore[attr-defined]
+    assert [Engine([steady]).backoff_delay(steady, f) for f in range(4)] == [1, 1, 1, 1]
 
 
 def test_backoff_follows_interval_scaling() -> None:
@@ -246,7 +251,7 @@ def test_backoff_follows_interval_scaling() -> None:
     assert engine.backoff_delay(p, 0) == 2.0
     assert engine.scale_interval(2) == 2.0
     assert engine.effective_interval(p) == 4.0
-    assert engine.backoff_delay(p, 2) == 16.0
+    assert engine.backoff_delay(p, 2) == 8.0
     assert engine.scale_interval(1000) == 16.0  # bounded
     assert engine.scale_interval(1e-6) == 0.25
 
@@ -258,7 +263,7 @@ def test_backoff_observed_while_failing_then_reset(engines: list[Engine]) -> Non
     wait_until(lambda: flaky.started >= 7)
     # The delay chosen after run k is what run k+1 sees.
     assert flaky.seen_failures[:7] == [0, 1, 2, 3, 4, 5, 0]
-    assert flaky.seen_delays[1:7] == pytest.approx([0.1, 0.2, 0.4, 0.4, 0.4, 0.05])
+    assert flaky.seen_delays[1:7] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.4, 0.05])
     # The engine really waited that long (asyncio may wake a hair early: 10 % slack).
     gaps = [b - a for a, b in zip(flaky.started_at, flaky.started_at[1:])]
     for gap, delay in zip(gaps[:6], flaky.seen_delays[1:7]):
@@ -275,17 +280,18 @@ def test_a_recovery_cuts_the_backoff_of_the_other_failing_probes(engines: list[E
     service = ScriptedProbe("service", script=("fail",), interval=0.2)
     fine = ScriptedProbe("fine", script=("ok",), interval=30.0)
     engine = started(engines, redis, service, fine, max_backoff=60.0, backoff_intervals=1000)
-    wait_until(lambda: service.started >= 5, timeout=20)
-    assert engine.states["service"].delay == pytest.approx(6.4)  # 0.2 doubled five times
+    wait_until(lambda: service.started >= 6, timeout=20)
+    # 0.2 doubled five times (the first failure is looked at again after one interval)
+    assert engine.states["service"].delay == pytest.approx(6.4)
     waited_from = service.started_at[-1]
     redis.script = ("ok",)
     engine.run_now("redis")
     wait_until(lambda: redis.started_at[-1] > waited_from and
                engine.states["redis"].failures == 0)
     recovered_at = time.monotonic()
-    wait_until(lambda: service.started >= 6, timeout=20)
+    wait_until(lambda: service.started >= 7, timeout=20)
     # Woken, not left to its 6.4 s backoff (a generous bound: this is not a speed test).
-    assert service.started_at[5] - recovered_at < 3.0
+    assert service.started_at[6] - recovered_at < 3.0
     # Never faster than its interval.
     gaps = [b - a for a, b in zip(service.started_at, service.started_at[1:])]
     assert min(gaps) >= 0.2 * 0.9

@@ -1,7 +1,7 @@
 """Pure rules for the channel layer: the send → receive round trip, and notification delivery.
 
 ``channel-layer`` rests on the channel-layer probe's samples; ``notification-delivery`` on the
-held ``token+origin`` socket's sample (when its hook ran the ``group_send``, what the hook
+held socket's sample (the ``hold`` probe) (when its hook ran the ``group_send``, what the hook
 raised, what the socket received and when). Both write to Redis, so kiosk mode skips them.
 """
 
@@ -17,12 +17,20 @@ from wsmonitor.checks import FAIL, PASS, REMEDIES, SKIPPED, UNKNOWN, WARN, Check
     CheckResult, failing_streak, sample_age, stale_limit, stale_result
 from wsmonitor.probes.channel_layer import ERROR_TEXT, NAME, NOTIFY_EVENT_TYPE, \
     PROBE_MESSAGE_TYPE, ChannelLayerFacts
-from wsmonitor.probes.handshake import PRIMARY_VARIANT, HandshakeSample
+from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, HandshakeSample
 from wsmonitor.probes.redis import ERROR_TEXT as REDIS_ERROR_TEXT
 from wsmonitor.samples import Sample
 
-PRIMARY = f"handshake:{PRIMARY_VARIANT}"
+PRIMARY = HOLD_PROBE
 """The probe whose held socket receives the notification."""
+
+
+def _held(history: Mapping[str, Sequence[Sample]]) -> Sequence[Sample]:
+    """The held socket's samples (in a recording made before the held socket was a probe of
+    its own: the ``token+origin`` probe's)."""
+    if PRIMARY in history:
+        return history[PRIMARY]
+    return history.get(f"handshake:{PRIMARY_VARIANT}", ())
 
 KIOSK = "writes to Redis: not run in kiosk mode"
 
@@ -221,7 +229,7 @@ def hook_outcome(sample: HandshakeSample) -> tuple[str, str | None, str]:
 
 def delivery_attempts(history: Mapping[str, Sequence[Sample]]) -> list[HandshakeSample]:
     """Held-socket samples on which a notification was (or should have been) sent."""
-    return [s for s in history.get(PRIMARY, ()) if isinstance(s, HandshakeSample)
+    return [s for s in _held(history) if isinstance(s, HandshakeSample)
             and hook_outcome(s)[0] not in ("none", "not-due")]
 
 
@@ -292,7 +300,7 @@ def notification_delivery(ctx: CheckContext, facts: ChannelLayerFacts,
     attempts = delivery_attempts(history)
     if not attempts and facts.delivery:
         return CheckResult(cid, SKIPPED, facts.delivery)
-    primary = [s for s in history.get(PRIMARY, ()) if isinstance(s, HandshakeSample)]
+    primary = [s for s in _held(history) if isinstance(s, HandshakeSample)]
     latest = primary[-1] if primary and now - primary[-1].at <= stale_limit(ctx, PRIMARY) else None
     group = _group(facts, history)
     if latest is not None and latest.classification not in UPGRADED:

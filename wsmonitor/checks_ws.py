@@ -14,7 +14,8 @@ from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, C
     sample_age, stale_limit
 from wsmonitor.platform import app_runner_fix, front_refuses, idle_cut, idle_remedy, \
     platform_of
-from wsmonitor.probes.handshake import MEANING, PRIMARY_VARIANT, VARIANTS, HandshakeSample
+from wsmonitor.probes.handshake import HOLD_PROBE, MEANING, PRIMARY_VARIANT, VARIANTS, \
+    HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
 
@@ -98,40 +99,87 @@ def settled(samples: Sequence[Sample]) -> list[HandshakeSample]:
     return out
 
 
+def held_samples(history: Mapping[str, Sequence[Sample]]) -> Sequence[Sample]:
+    """The held socket's samples: the ``hold`` probe's, or, in a recording made before the
+    held socket was a probe of its own, the ``token+origin`` probe's."""
+    if HOLD_PROBE in history:
+        return history[HOLD_PROBE]
+    return history.get(f"handshake:{PRIMARY_VARIANT}", ())
+
+
+def last_hold(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
+              now: float) -> HandshakeSample | None:
+    """The held socket as the hold's checks judge it: the newest fresh sample, but while a
+    socket is being held, the last finished hold (when still fresh) stands for it."""
+    samples = [s for s in held_samples(history) if isinstance(s, HandshakeSample)]
+    if not samples or now - samples[-1].at > stale_limit(ctx, samples[-1].probe):
+        return None
+    if samples[-1].interim:
+        finished = [s for s in samples if not s.interim]
+        # A finished hold stands while the next socket is held; one that never got its 101
+        # (the handshake failed) held nothing, and the socket open now says more.
+        if finished and finished[-1].classification in UPGRADED \
+                and now - finished[-1].at <= stale_limit(ctx, finished[-1].probe):
+            return finished[-1]
+    return samples[-1]
+
+
 def diagnosis_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
                        now: float) -> dict[str, HandshakeSample]:
-    """`latest_variants` as the diagnosis reads them: ``token+origin`` from `settled`."""
+    """`latest_variants` as the diagnosis reads them: ``token+origin`` from `settled`, and
+    a held socket that the server closed stands for it while the fresh handshakes pass (the
+    close code is the evidence: 1011, 1006, 4401 …)."""
     v = latest_variants(ctx, history, now)
     if PRIMARY_VARIANT in v and v[PRIMARY_VARIANT].interim:
         s = settled(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
         if s and now - s[-1].at <= stale_limit(ctx, s[-1].probe):
             v[PRIMARY_VARIANT] = s[-1]
+    p = v.get(PRIMARY_VARIANT)
+    if HOLD_PROBE in history and (p is None or p.classification == "ok"):
+        held = last_hold(ctx, history, now)
+        if held is not None and held.classification == "closed-after-accept":
+            v[PRIMARY_VARIANT] = held
     return v
 
 
 def held_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]], now: float,
                   v: Mapping[str, HandshakeSample]) -> dict[str, HandshakeSample]:
-    """`latest_variants` for the checks that judge a hold: while a socket is being held, the
-    last finished hold (when still fresh) stands for ``token+origin``."""
-    p = v.get(PRIMARY_VARIANT)
-    if p is None or not p.interim:
-        return dict(v)
+    """`latest_variants` for the checks that judge a hold: ``token+origin`` is the held
+    socket (`last_hold`)."""
     out = dict(v)
-    finished = [s for s in history.get(f"handshake:{PRIMARY_VARIANT}", ())
-                if isinstance(s, HandshakeSample) and not s.interim]
-    if finished and now - finished[-1].at <= stale_limit(ctx, finished[-1].probe):
-        out[PRIMARY_VARIANT] = finished[-1]
+    held = last_hold(ctx, history, now)
+    if held is None:
+        out.pop(PRIMARY_VARIANT, None)
+    else:
+        out[PRIMARY_VARIANT] = held
     return out
 
 
 def latest_variants(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
                     now: float) -> dict[str, HandshakeSample]:
-    """The newest fresh sample of each handshake variant."""
+    """The newest fresh sample of each handshake variant.
+
+    A variant whose newest sample is older than the change the ``token+origin`` handshake
+    just went through (the first attempt of its current outcome) is left out until it runs
+    again: it answered the service as it was before (the variants run half as often), and
+    would hold back or contradict the verdict on the change.
+    """
+    primary = settled(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
+    changed_at = None
+    if primary:
+        newest = primary[-1].classification
+        for before, after in zip(reversed(primary[:-1]), reversed(primary[1:])):
+            if before.classification != newest:
+                changed_at = after.at
+                break
     out: dict[str, HandshakeSample] = {}
     for variant in VARIANTS:
         sample = _fresh(history.get(f"handshake:{variant}", ()), ctx, now)
-        if isinstance(sample, HandshakeSample):
-            out[variant] = sample
+        if not isinstance(sample, HandshakeSample):
+            continue
+        if variant != PRIMARY_VARIANT and changed_at is not None and sample.at < changed_at:
+            continue
+        out[variant] = sample
     return out
 
 
@@ -444,7 +492,7 @@ def _held_socket(ctx: CheckContext, v: Mapping[str, HandshakeSample], now: float
                            p.at)
     if p.interim:
         held = (p.held_s or 0.0) + max(0.0, now - p.at)
-        return CheckResult(cid, UNKNOWN, f"holding the first socket: {min(held, p.hold_s):.0f} s "
+        return CheckResult(cid, UNKNOWN, f"holding a socket: {min(held, p.hold_s):.0f} s "
                            f"of {p.hold_s:.0f} s so far", (describe(p, now),), "", p.at)
     return p
 

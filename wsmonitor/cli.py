@@ -439,11 +439,13 @@ def _check_run(settings: Any, ns: argparse.Namespace, only: set[str] | None,
     import time
 
     from wsmonitor.report import CheckRun
-    from wsmonitor.runtime import build_engine, check_context, judge
+    from wsmonitor.runtime import build_engine
     from wsmonitor.secrets import redact
+    from wsmonitor.verdict import VerdictPipeline
 
     engine = build_engine(settings, only)
     recorder = _recorder(settings, engine)
+    pipeline = VerdictPipeline(engine, settings, only=only)
     started = time.time()
 
     async def redis_runs() -> None:
@@ -472,12 +474,10 @@ def _check_run(settings: Any, ns: argparse.Namespace, only: set[str] | None,
 
     if engine.probes:
         asyncio.run(run())
-    history = {name: engine.history(name) for name in engine.probes}
-    ctx = check_context(settings, engine, only)
-    diagnosis, results = judge(ctx, history)
+    verdict = pipeline.judge_now()
     target = {"url": redact(settings.url) if settings.url else None,
               "redis": redact(_masked_redis(settings.redis_url)) if settings.redis_url else None}
-    return CheckRun(started, time.time(), diagnosis, results, history, settings.plan, target)
+    return CheckRun.from_verdict(verdict, started, settings.plan, target)
 
 
 def cmd_watch(ns: argparse.Namespace) -> int:

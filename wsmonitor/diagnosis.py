@@ -29,8 +29,9 @@ How the layers are told apart (FACTS.md has the measurements behind each rule):
   views disagree) or is missing (a 500 with Redis out of view; a 403 where the same Origin
   got 101 before and nothing else is in view) — with what would decide it.
 
-A verdict must also hold still while the fault does: `VerdictTracker` adds hysteresis for the
-banner, so one odd sample never flips it between two layers.
+A verdict must also be trusted only once the evidence repeats: `VerdictTracker` says when a
+new layer is confirmed, so one odd sample is shown as an unconfirmed candidate, never as a
+settled layer.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, C
 from wsmonitor.checks_ws import APP_RUNNER_FACT, HANDSHAKE_REMEDY, PLATFORM_CUT, UNREACHABLE, \
     UPGRADED
 from wsmonitor.platform import Platform, front_verdict, idle_verdict
-from wsmonitor.probes.handshake import PRIMARY_VARIANT, STALL_MIN_S, HandshakeSample
+from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, STALL_MIN_S, HandshakeSample
 from wsmonitor.samples import Sample
 
 LAYERS = ("none", "platform", "proxy", "origin", "auth", "consumer", "channel-layer", "redis",
@@ -120,6 +121,11 @@ class Signals:
     origin_allowed: bool | None = None
     """The service's own Origin validator (wsmonitor.django's ws-diagnostic) lets the probe's
     Origin through (True) or not (False); None when nothing says."""
+    holding: bool = False
+    """A socket is being held and no finished hold stands for it (the first one, or the
+    first since the handshake failed): the hold's checks answer when its hold ends."""
+    first_hold: bool = False
+    """`holding`, and no hold has ever ended."""
 
 
 def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
@@ -170,6 +176,12 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     from wsmonitor.checks_ws import settled
 
     primary = settled(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
+    if HOLD_PROBE in history:
+        # The held socket is a token+origin attempt too: how a failure began (closed 1011,
+        # then 403s) may show on it first.
+        primary = sorted(primary + [s for s in history[HOLD_PROBE]
+                                    if isinstance(s, HandshakeSample) and not s.interim],
+                         key=lambda s: s.at)
     previous = primary[-2] if len(primary) >= 2 else None
     onset = None
     if primary:
@@ -177,14 +189,18 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             if s.classification != primary[-1].classification:
                 onset = s
                 break
-    from wsmonitor.checks_ws import diagnosis_variants, service_origin
+    from wsmonitor.checks_ws import diagnosis_variants, held_samples, last_hold, service_origin
 
     diag = _fresh(history.get("http:ws-diagnostic", ()), ctx, now)
     origin_allowed, _ = service_origin(
         diagnosis_variants(ctx, history, now).get(PRIMARY_VARIANT),
         diag if isinstance(diag, HttpSample) else None)
+    held = [s for s in held_samples(history) if isinstance(s, HandshakeSample)]
+    standing = last_hold(ctx, history, now)
+    holding = standing is not None and standing.interim
     return Signals(origin_allowed=origin_allowed,
                    service_redis=service, service_conflict=conflict, service_pending=pending,
+                   holding=holding, first_hold=holding and all(s.interim for s in held),
                    service_message=message.strip(), redis_failed_at=failed_at,
                    redis_ok_now=ok_now, previous=previous, onset=onset,
                    since_redis_failed=None if failed_at is None else now - failed_at,
@@ -196,9 +212,9 @@ CHECK_PROBES: dict[str, tuple[str, ...]] = {
     "allowed-hosts": ("handshake:", "http:ws-diagnostic"),
     "jwt-valid": (f"handshake:{PRIMARY_VARIANT}", "http:ws-diagnostic", "http:polling"),
     "handshake-101": (f"handshake:{PRIMARY_VARIANT}",),
-    "stays-open": (f"handshake:{PRIMARY_VARIANT}",),
-    "ping-pong": (f"handshake:{PRIMARY_VARIANT}",),
-    "notification-delivery": (f"handshake:{PRIMARY_VARIANT}", "channel-layer"),
+    "stays-open": (HOLD_PROBE,),
+    "ping-pong": (HOLD_PROBE,),
+    "notification-delivery": (HOLD_PROBE, "channel-layer"),
     "polling-fallback": ("http:polling",),
     "redis-reachable": ("redis", "http:redis-health"),
     "redis-connections": ("redis",),
@@ -234,7 +250,7 @@ def streaks(history: Mapping[str, Sequence[Sample]]) -> dict[str, tuple[int, flo
 
     out: dict[str, tuple[int, float, float]] = {}
     for name, samples in history.items():
-        if name.startswith("handshake:"):
+        if name.startswith("handshake:") or name == HOLD_PROBE:
             samples = settled(samples[-2 * STREAK_CAP - 1:])  # one per attempt
         if not samples:
             continue
@@ -864,11 +880,12 @@ def _settle(e: _Evidence) -> Diagnosis:
     # The first socket is being held: its hold's checks answer when it ends (--hold), and
     # everything else already passed: nothing broken is found so far, and the banner says so.
     holding = [cid for cid in unknown if cid in HOLD_CHECKS] \
-        if e.p is not None and e.p.interim else []
+        if e.sig.holding or (e.p is not None and e.p.interim) else []
     unknown = [cid for cid in unknown if cid not in holding]
     if decided and not unknown and all(r.status in (PASS, WARN) or r.id in holding
                                        for r in decided):
-        pending = f" ({', '.join(holding)}: when the first hold ends)" if holding else ""
+        which = "the first hold" if e.sig.first_hold or not e.sig.holding else "this hold"
+        pending = f" ({', '.join(holding)}: when {which} ends)" if holding else ""
         return Diagnosis("none", f"Every check that ran passed{pending}.", "Nothing to fix in "
                          "the layers checked; widen the checks (--url, --log-group) if the "
                          "symptom persists.", tuple(r.id for r in decided))
@@ -881,28 +898,31 @@ def _settle(e: _Evidence) -> Diagnosis:
 
 
 class VerdictTracker:
-    """Holds the banner's verdict still while the evidence wobbles.
+    """Decides when a new verdict is confirmed, so one odd sample never passes for a layer.
 
-    A verdict of a new layer replaces the current one only once it has been seen on `confirm`
-    evaluations in a row, each on renewed evidence — every check whose new sample brought the
-    change has a newer sample again, so one odd sample can never flip the banner — or after
+    Every verdict is shown at once (`wsmonitor.verdict.VerdictPipeline` shows the rules' layer
+    on the evidence now); this tracker says whether it is confirmed yet. A verdict of a new
+    layer is confirmed once it has been seen on `confirm` evaluations in a row, each on renewed
+    evidence — every check whose new sample brought the change has a newer sample again — or
+    once the probes that brought it say it `confirm` times in a row (`streaks`: the fast
+    probes confirm within two of their samples, however seldom it is evaluated), or after
     `patience` seconds of it alone (a probe that stopped). Leaving ``unknown`` (or the first
-    verdict) needs no confirmation: it replaces no answer. ``since`` is when the current
+    verdict) needs no confirmation: it replaces no answer. ``since`` is when the confirmed
     verdict was first reached, not when it was confirmed.
 
     Pure: no clock of its own (``now`` is given), no I/O.
 
     Args:
         confirm: Evaluations on renewed evidence a new layer needs (1: no hysteresis).
-        patience: Seconds after which a new layer seen on every evaluation wins even when its
-            evidence did not renew.
+        patience: Seconds after which a new layer seen on every evaluation is confirmed even
+            when its evidence did not renew.
     """
 
     def __init__(self, confirm: int = 2, patience: float = 30.0) -> None:
         self.confirm = max(1, confirm)
         self.patience = patience
         self.current: Diagnosis | None = None
-        """The verdict shown."""
+        """The confirmed verdict."""
         self.since: float | None = None
         """When the current verdict's layer was first reached."""
         self.pending: Diagnosis | None = None
@@ -916,7 +936,8 @@ class VerdictTracker:
     def update(self, diagnosis: Diagnosis, now: float,
                results: Sequence[CheckResult] = (),
                streaks: Mapping[str, int] | None = None) -> Diagnosis:
-        """Take a fresh diagnosis; returns the verdict to show.
+        """Take a fresh diagnosis; returns the confirmed verdict (the fresh one when its
+        layer is confirmed; else the one before, and `pending` is the candidate).
 
         Args:
             diagnosis: The raw verdict of this evaluation.

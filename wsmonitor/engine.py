@@ -205,13 +205,18 @@ class Engine:
         return probe.interval(self.base_interval * self.interval_factor)
 
     def backoff_delay(self, probe: Probe, failures: int) -> float:
-        """Wait after a run: the interval, doubled per consecutive failure up to the caps
-        (`backoff_intervals` intervals and `max_backoff` seconds), never under the interval."""
+        """Wait after a run: the interval, doubled per consecutive failure after the first up
+        to the caps (`backoff_intervals` intervals and `max_backoff` seconds), never under the
+        interval. A first failure is looked at again after one interval: the banner confirms a
+        new verdict on the second sample, and a fault that just began deserves it soon."""
         interval = self.effective_interval(probe)
-        if failures <= 0:
+        if failures <= 1:
             return interval
-        return max(interval, min(interval * 2 ** min(failures, 10),
-                                 interval * self.backoff_intervals, self.max_backoff))
+        # A probe may cap its own backoff lower: the fast probe a verdict is confirmed on
+        # should see the end of a fault at its interval.
+        intervals = getattr(probe, "backoff_intervals", None) or self.backoff_intervals
+        return max(interval, min(interval * 2 ** min(failures - 1, 10),
+                                 interval * intervals, self.max_backoff))
 
     async def run_forever(self) -> None:
         """Run every probe on its interval until `stop` (on the current event loop)."""

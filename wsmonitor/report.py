@@ -16,6 +16,7 @@ from wsmonitor.plans import Plan
 from wsmonitor.probes.redis import SECONDS_PER_DAY
 from wsmonitor.samples import MIN_SAMPLES, RedisSample, Sample
 from wsmonitor.secrets import redact, redact_obj
+from wsmonitor.verdict import Verdict
 
 SYMBOLS = {"pass": "✔", "fail": "✖", "warn": "▲", "unknown": "?", "skipped": "–"}
 """Status is carried by symbol and word, never by colour alone."""
@@ -34,10 +35,20 @@ class CheckRun:
     target: Mapping[str, str | None]
     """url, redis (redacted when rendered)."""
 
+    confirmed: bool = True
+    """False when the diagnosis is a candidate the evidence has not confirmed yet."""
+
     @property
     def exit_code(self) -> int:
         """1 when any check failed, else 0."""
         return 1 if any(c.status == FAIL for c in self.checks) else 0
+
+    @classmethod
+    def from_verdict(cls, verdict: Verdict, started_at: float, plan: Plan,
+                     target: Mapping[str, str | None]) -> CheckRun:
+        """The run a `Verdict` settled: its shown diagnosis, checks and history."""
+        return cls(started_at, verdict.at, verdict.shown, verdict.checks, verdict.history,
+                   plan, target, verdict.confirmed)
 
 
 def _iso(ts: float) -> str:
@@ -83,15 +94,19 @@ def redis_section(history: Sequence[Sample], plan: Plan) -> dict[str, Any] | Non
 
 
 def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str, Any]]:
-    """The newest result of each handshake variant, in SPEC's shape (and more)."""
-    from wsmonitor.probes.handshake import VARIANTS, HandshakeSample
+    """The newest result of each handshake variant, in SPEC's shape (and more); the
+    ``token+origin`` entry carries the held socket's figures (hold, ping, notifications)."""
+    from wsmonitor.checks_ws import attempts, held_samples
+    from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS
 
+    held = [s for s in attempts(held_samples(history)) if not s.interim]
     out = []
     for variant in VARIANTS:
-        samples = history.get(f"handshake:{variant}", ())
-        if not samples or not isinstance(samples[-1], HandshakeSample):
+        samples = attempts(history.get(f"handshake:{variant}", ()))
+        if not samples:
             continue
         s = samples[-1]
+        h = held[-1] if variant == PRIMARY_VARIANT and held else s
         t = s.timings_ms
         out.append({
             "variant": s.variant, "classification": s.classification, "status": s.status,
@@ -101,10 +116,13 @@ def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str,
             "error": s.error, "reason": s.reason, "status_line": s.status_line,
             "server": s.server, "origin": s.origin, "token_sent": s.token_sent,
             "elapsed_s": s.elapsed_s, "close_reason": s.close_reason,
-            "hold_s": s.hold_s, "held_s": s.held_s, "ack_received": s.ack_received,
-            "ping_rtt_ms": s.ping_rtt_ms, "app_pong_ms": s.app_pong_ms,
-            "notifications": s.notifications, "at": _iso(s.at),
+            "hold_s": h.hold_s, "held_s": h.held_s, "ack_received": h.ack_received,
+            "ping_rtt_ms": h.ping_rtt_ms, "app_pong_ms": h.app_pong_ms,
+            "notifications": h.notifications, "at": _iso(s.at),
         })
+        if h is not s:
+            out[-1]["hold"] = {"classification": h.classification, "close_code": h.close_code,
+                               "at": _iso(h.at)}
     return out
 
 
@@ -171,14 +189,19 @@ def platform_section(run: CheckRun) -> dict[str, Any]:
     return platform_of(run.history, host, run.finished_at).to_dict()
 
 
+def _confidence(run: CheckRun) -> str:
+    """How sure the verdict is, in words: the rules' confidence, or that the evidence has not
+    confirmed it yet."""
+    return run.diagnosis.confidence if run.confirmed else "unconfirmed"
+
+
 def render_json(run: CheckRun) -> str:
     return json.dumps(to_json_obj(run), indent=2, ensure_ascii=False)
 
 
 def render_text(run: CheckRun) -> str:
     d = run.diagnosis
-    likely = " (likely)" if d.confidence == "likely" else ""
-    lines = [f"Diagnosis: {d.layer}{likely} — {d.summary}"]
+    lines = [f"Diagnosis: {d.layer} ({_confidence(run)}) — {d.summary}"]
     if d.remedy:
         lines.append(f"  first: {d.remedy}")
     lines.append("")
@@ -213,8 +236,7 @@ def render_markdown(run: CheckRun) -> str:
         f"{run.plan.quota_text})",
         f"- **Front:** {_platform_md(run)}",
         f"- **wsmonitor:** {__version__}", "",
-        f"## Diagnosis: `{d.layer}`" + (" (likely)" if d.confidence == "likely" else ""), "",
-        d.summary, "",
+        f"## Diagnosis: `{d.layer}` ({_confidence(run)})", "", d.summary, "",
         f"**Do first:** {d.remedy}" if d.remedy else "", "",
         "## Checks", "",
         "| | check | status | summary |", "|---|---|---|---|",

@@ -154,12 +154,14 @@ def _delivery_wired(facts: Any, engine: Engine | None) -> Any:
     delivery hook though the settings would wire one (the demo's plain layer)."""
     if engine is None or facts.delivery is not None:
         return facts
-    primary = engine.probes.get("handshake:token+origin")
-    if primary is None or not hasattr(primary, "on_open") or primary.on_open is not None:
+    from wsmonitor.probes.handshake import HOLD_PROBE
+
+    held = engine.probes.get(HOLD_PROBE)
+    if held is None or not hasattr(held, "on_open") or held.on_open is not None:
         return facts  # wired, or not a live probe (a replay's stand-in)
     from dataclasses import replace
 
-    why = getattr(primary, "no_delivery", None) or "no delivery hook on the held socket"
+    why = getattr(held, "no_delivery", None) or "no delivery hook on the held socket"
     return replace(facts, delivery=why)
 
 

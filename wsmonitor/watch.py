@@ -21,7 +21,7 @@ from typing import IO, Any
 from wsmonitor.config import Settings
 from wsmonitor.engine import Engine
 from wsmonitor.secrets import redact
-from wsmonitor.verdict import Verdict, VerdictSubscriber
+from wsmonitor.verdict import Verdict, VerdictPipeline, VerdictSubscriber
 
 log = logging.getLogger(__name__)
 
@@ -31,80 +31,17 @@ STOP_WITHIN = 4.0
 
 def subscribe_verdicts(settings: Settings, engine: Engine,
                        on_verdict: VerdictSubscriber) -> Callable[[], None]:
-    """Deliver this target's verdicts to `on_verdict`; returns a function that stops them.
+    """Deliver this target's verdicts to `on_verdict` (its own `VerdictPipeline`, judging on a
+    thread of its own); returns a function that stops them."""
+    pipeline = VerdictPipeline(engine, settings)
+    unsubscribe = pipeline.subscribe(on_verdict)
+    pipeline.start()
 
-    The one place ``watch`` obtains verdicts. Until the verdict pipeline lands this is
-    `InterimJudge` (``runtime.judge`` on each burst of samples); then it becomes
-    ``VerdictPipeline(settings, engine).subscribe(on_verdict)``.
-    """
-    judge = InterimJudge(settings, engine, on_verdict)
-    judge.start()
-    return judge.stop
+    def stop() -> None:
+        unsubscribe()
+        pipeline.stop()
 
-
-class InterimJudge:
-    """Judges one engine's history once per burst of samples (and once an interval, since time
-    alone makes evidence stale), on a thread of its own, and publishes a `Verdict`.
-
-    Args:
-        settings: The target's settings.
-        engine: The target's engine (subscribed to here).
-        on_verdict: Called on this thread with every verdict.
-        coalesce: Seconds to wait after a sample for the rest of its burst.
-    """
-
-    def __init__(self, settings: Settings, engine: Engine, on_verdict: VerdictSubscriber, *,
-                 coalesce: float = 0.2) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.on_verdict = on_verdict
-        self.coalesce = coalesce
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._unsubscribe = engine.subscribe(lambda _sample: self._wake.set())
-        self._thread: threading.Thread | None = None
-        self._seq = 0
-        self._since: float | None = None
-        self._layer: str | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="wsmonitor-judge", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._unsubscribe()
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(2)
-
-    def judge_now(self) -> Verdict:
-        """Judge the history as it stands and publish the verdict."""
-        from wsmonitor.runtime import check_context, judge
-
-        engine = self.engine
-        history = {name: engine.history(name) for name in engine.probes}
-        now = time.time()
-        diagnosis, results = judge(check_context(self.settings, engine), history, now)
-        if diagnosis.layer != self._layer:
-            self._layer, self._since = diagnosis.layer, now
-        self._seq += 1
-        verdict = Verdict(at=now, diagnosis=diagnosis, checks=tuple(results), shown=diagnosis,
-                          confirmed=True, since=self._since, history=history, seq=self._seq)
-        self.on_verdict(verdict)
-        return verdict
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.judge_now()
-            except Exception:  # noqa: BLE001 - a rule bug must not end the watch
-                log.error("judging failed: %s", redact(_format_exc()))
-            self._wake.wait(max(1.0, self.engine.base_interval))
-            if self._stop.is_set():
-                return
-            self._wake.clear()
-            self._stop.wait(self.coalesce)
+    return stop
 
 
 def _format_exc() -> str:

@@ -12,7 +12,7 @@ import pytest
 from wsmonitor.checks_delivery import delivery_latency_ms, hook_outcome
 from wsmonitor.config import load_settings
 from wsmonitor.probes.channel_layer import PROBE_MESSAGE_TYPE, ChannelLayerSample
-from wsmonitor.probes.handshake import HandshakeSample
+from wsmonitor.probes.handshake import HOLD_PROBE, HandshakeSample
 from wsmonitor.runtime import build_engine, build_probes, check_context, judge
 
 from .judging import HOLD, judged_once
@@ -27,7 +27,8 @@ def minted(target: Target) -> dict[str, Any]:
 
 
 def held(history: dict[str, list[Any]]) -> HandshakeSample:
-    sample = history["handshake:token+origin"][-1]
+    """The held socket's sample (the ``hold`` probe: delivery goes to it)."""
+    sample = history[HOLD_PROBE][-1]
     assert isinstance(sample, HandshakeSample)
     return sample
 

@@ -16,14 +16,21 @@ def test_variant_probes_from_settings(tmp_path) -> None:
     settings = load_settings({"url": "wss://app.example.com/ws/notifications/"}, environ={},
                              cwd=str(tmp_path))
     probes = handshake_probes(settings, hold=12)
-    by_variant = {p.variant: p for p in probes}
+    held = probes[-1]
+    assert held.name == "hold" and held.variant == "token+origin" and held.hold == 12
+    assert held.timeout > 12 + 10  # hold + open timeout fit
+    assert held.interval(2.0) == 5.0  # after its hold ends
+    by_variant = {p.variant: p for p in probes[:-1]}
     assert by_variant["token+origin"].origin == "https://app.example.com"
     assert by_variant["no-token"].origin == "https://app.example.com"
     assert by_variant["no-origin"].origin is None
     assert by_variant["wrong-origin"].origin.endswith(".invalid")
-    assert by_variant["token+origin"].hold == 12 and by_variant["no-token"].hold == 1.0
-    assert by_variant["token+origin"].timeout > 12 + 10  # hold + open timeout fit
+    # every variant on a fresh socket, token+origin too: a hold never delays its handshakes
+    assert by_variant["token+origin"].hold == 1.0 and by_variant["no-token"].hold == 1.0
     assert by_variant["token+origin"].interval(2.0) == 5.0
+    # the fast probe never backs off beyond its interval; the others take the engine's cap
+    assert by_variant["token+origin"].backoff_intervals == 1.0
+    assert by_variant["no-token"].backoff_intervals is None and held.backoff_intervals is None
     assert by_variant["wrong-origin"].interval(2.0) == 10.0
     assert by_variant["no-origin"].interval(60.0) == 60.0
     http = http_probes(settings)

@@ -10,7 +10,7 @@ from channels_redis.core import RedisChannelLayer
 
 from wsmonitor.config import load_settings
 from wsmonitor.engine import Engine
-from wsmonitor.probes.handshake import (PRIMARY_VARIANT, VARIANTS, HandshakeProbe,
+from wsmonitor.probes.handshake import (HOLD_PROBE, PRIMARY_VARIANT, VARIANTS, HandshakeProbe,
                                         HandshakeSample, handshake_probes, probe_handshake)
 from wsmonitor.samples import sample_from_dict
 from wsmonitor.tokens import TokenSource, decode_token, verify_token
@@ -24,8 +24,9 @@ def settings_for(target: Target, tmp_path, **flags: object):
 
 
 async def run_variants(probes: list[HandshakeProbe]) -> dict[str, HandshakeSample]:
+    """Each probe once, by variant; the held socket's sample under ``hold``."""
     samples = await asyncio.gather(*(p.run() for p in probes))
-    return {s.variant: s for s in samples}
+    return {HOLD_PROBE if s.probe == HOLD_PROBE else s.variant: s for s in samples}
 
 
 def assert_no_secret(samples, *secrets_: str) -> None:
@@ -40,9 +41,13 @@ async def test_healthy_target_all_variants_as_expected(target: Target, tmp_path)
     settings = settings_for(target, tmp_path, jwt_secret=target.secret_key,
                             jwt_user_id=target.user_id)
     probes = handshake_probes(settings, hold=1.5, short_hold=0.5)
-    assert [p.name for p in probes] == [f"handshake:{v}" for v in VARIANTS]
+    # Every variant on a fresh socket, and the held socket as a probe of its own.
+    assert [p.name for p in probes] == [f"handshake:{v}" for v in VARIANTS] + [HOLD_PROBE]
     got = await run_variants(probes)
-    ok = got[PRIMARY_VARIANT]
+    fresh = got[PRIMARY_VARIANT]
+    assert fresh.classification == "ok" and fresh.hold_s == 0.5 and fresh.held_s < 1.5
+    ok = got[HOLD_PROBE]
+    assert ok.variant == PRIMARY_VARIANT
     assert ok.classification == "ok" and ok.ok and ok.status == 101
     assert ok.status_line == "HTTP/1.1 101 Switching Protocols" and ok.server == "daphne"
     assert ok.token_sent and ok.token_source == "minted" and ok.origin == target.origin
@@ -76,7 +81,8 @@ async def test_wrong_origin_configured(target: Target, tmp_path) -> None:
     settings = settings_for(target, tmp_path, origin="https://app.example.com",
                             jwt_secret=target.secret_key, jwt_user_id=target.user_id)
     got = await run_variants(handshake_probes(settings, hold=0.2, short_hold=0.2))
-    assert {v: s.classification for v, s in got.items()} == dict.fromkeys(VARIANTS, "forbidden")
+    assert {v: s.classification for v, s in got.items()} == dict.fromkeys(
+        (*VARIANTS, HOLD_PROBE), "forbidden")
 
 
 async def test_no_token(target: Target, tmp_path) -> None:
@@ -161,7 +167,7 @@ async def test_engine_runs_variant_probes_and_replays(target: Target, tmp_path) 
                             jwt_user_id=target.user_id)
     engine = Engine(handshake_probes(settings, hold=0.2, short_hold=0.2))
     samples = await engine.run_once()
-    assert [s.probe for s in samples] == [f"handshake:{v}" for v in VARIANTS]
+    assert [s.probe for s in samples] == [f"handshake:{v}" for v in VARIANTS] + [HOLD_PROBE]
     assert engine.latest("handshake:no-token").classification == "forbidden"
     for sample in samples:
         again = sample_from_dict(json.loads(json.dumps(sample.to_dict())))
@@ -181,9 +187,9 @@ async def test_held_socket_is_published_at_the_101_then_at_the_end_of_the_hold(
     engine = Engine(probes)
     seen: list[HandshakeSample] = []
     engine.subscribe(lambda s: seen.append(s))  # type: ignore[arg-type, return-value]
-    await engine.run_once([f"handshake:{PRIMARY_VARIANT}", "handshake:no-origin"])
+    await engine.run_once([HOLD_PROBE, f"handshake:{PRIMARY_VARIANT}", "handshake:no-origin"])
     await engine.close_probes()
-    primary = [s for s in seen if s.variant == PRIMARY_VARIANT]
+    primary = [s for s in seen if s.probe == HOLD_PROBE]
     assert [s.interim for s in primary] == [True, False]
     early, final = primary
     # The handshake is final at the 101; the hold's figures come with the run's own sample.
@@ -192,8 +198,9 @@ async def test_held_socket_is_published_at_the_101_then_at_the_end_of_the_hold(
     assert early.held_s is not None and final.held_s is not None
     assert early.held_s < final.held_s and final.held_s >= 3.0
     assert early.hook_at_s is None and final.pings_sent >= early.pings_sent
-    # Only the held token+origin socket does it (a variant's hold is a check, not a socket).
+    # Only the held socket does it (a fresh socket's short hold is a check, not a hold).
     assert [s.interim for s in seen if s.variant == "no-origin"] == [False]
+    assert [s.interim for s in seen if s.probe == f"handshake:{PRIMARY_VARIANT}"] == [False]
     assert sample_from_dict(json.loads(json.dumps(early.to_dict()))) == early
     # One attempt each, whatever the history holds.
     assert attempts(primary) == [final] and attempts([early]) == [early]
@@ -203,7 +210,7 @@ async def test_held_socket_is_published_at_the_101_then_at_the_end_of_the_hold(
     first = websocket_checks(ctx, {f"handshake:{PRIMARY_VARIANT}": [early]}, now)
     assert first["handshake-101"].status == "pass"
     assert first["stays-open"].status == "unknown"
-    assert "holding the first socket" in first["stays-open"].summary
+    assert "holding a socket" in first["stays-open"].summary
     # Holding the next socket: the last finished hold still stands.
     later = websocket_checks(ctx, {f"handshake:{PRIMARY_VARIANT}": [early, final, early]},
                              final.at + 1)

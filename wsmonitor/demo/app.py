@@ -142,12 +142,12 @@ class DemoApp(WsMonitorApp):
         for screen in self.screen_stack:
             if isinstance(screen, FaultMenu):
                 screen.refresh_list()
-            elif isinstance(screen, MonitorScreen):
-                screen.refresh_views()
 
     def _use_settings(self, settings: Settings) -> None:
         """What the checks know of the token changes with ``token-expired``."""
         self.settings = settings
+        self.pipeline.settings = settings
+        self.pipeline.poke()
         for screen in self.screen_stack:
             if isinstance(screen, MonitorScreen):
                 screen.settings = settings

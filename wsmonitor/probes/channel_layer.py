@@ -483,11 +483,11 @@ def channel_layer_probe(settings: Any, only: set[str] | None = None) -> ChannelL
 
 
 def wire_delivery(probe: ChannelLayerProbe, handshake_probes: Any) -> None:
-    """Give the ``token+origin`` probe the delivery hook (when the probe has a group)."""
+    """Give the held-socket probe the delivery hook (when the probe has a group)."""
     if probe.group is None:
         return
-    from wsmonitor.probes.handshake import PRIMARY_VARIANT
+    from wsmonitor.probes.handshake import HOLD_PROBE
 
     for hp in handshake_probes:
-        if getattr(hp, "variant", None) == PRIMARY_VARIANT:
+        if getattr(hp, "name", None) == HOLD_PROBE:
             hp.on_open = probe.deliver

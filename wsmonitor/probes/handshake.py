@@ -11,7 +11,9 @@ causes never counts against the hold.
 
 Four variants isolate the cause (Daphne answers Origin and auth rejections with the same 403):
 ``token+origin`` (what the browser does), ``no-token``, ``no-origin`` and ``wrong-origin``.
-Each variant is its own probe, ``handshake:<variant>``, with its own samples.
+Each variant is its own probe, ``handshake:<variant>``, on a fresh socket at its own interval;
+the held socket (a ``token+origin`` socket kept open for ``--hold``) is a probe of its own,
+``hold``, so a fault that starts shows within one interval of its variant, not when a hold ends.
 
 I/O only: no Textual here. Failures come back as samples; tokens never leave this module.
 """
@@ -52,7 +54,11 @@ VARIANTS = ("token+origin", "no-token", "no-origin", "wrong-origin")
 """The handshake variants, in the order panes show them."""
 
 PRIMARY_VARIANT = "token+origin"
-"""What the browser does; the only variant held open for the full hold period."""
+"""What the browser does."""
+
+HOLD_PROBE = "hold"
+"""The probe that holds a ``token+origin`` socket open for the hold period (stays-open,
+ping-pong, notification delivery), beside the fresh-socket probe of each variant."""
 
 VARIANT_MEANING = {
     "token+origin": "token and the right Origin, as the browser sends them",
@@ -102,9 +108,9 @@ DEFAULT_OPEN_TIMEOUT = 10.0
 """Seconds for DNS, TCP, TLS and the status line together; longer than Daphne's 5 s connect
 timeout, so a stall shows as ``connect-stalled`` and not as ``timeout``."""
 DEFAULT_HOLD = 30.0
-"""Seconds the ``token+origin`` socket is held open after a 101 (SPEC's ``--hold``)."""
+"""Seconds the held socket (`HOLD_PROBE`) stays open after a 101 (SPEC's ``--hold``)."""
 DEFAULT_SHORT_HOLD = 1.0
-"""Seconds the other variants are held after an unexpected 101: long enough to see an
+"""Seconds the fresh-socket variants are held after a 101: long enough to see an
 accept-then-close(4401) consumer close them."""
 DEFAULT_PING_INTERVAL = 10.0
 """Seconds between protocol pings during the hold (one is sent right after the 101)."""
@@ -113,7 +119,8 @@ ACK_WAIT = 1.0
 CLOSE_TIMEOUT = 2.0
 """Seconds to wait for the server to finish a closing handshake."""
 PRIMARY_MIN_INTERVAL = 5.0
-"""Least seconds between two runs of the ``token+origin`` probe (each holds a socket)."""
+"""Least seconds between two runs of the ``token+origin`` probe, and between the end of one
+held socket and the start of the next."""
 VARIANT_MIN_INTERVAL = 10.0
 """Least seconds between two runs of the other variants: each costs the service a little."""
 
@@ -135,7 +142,7 @@ DELIVERY_WAIT = 2.0
 OnUpgrade = Callable[["HandshakeSample"], None]
 """Takes the interim sample of a held socket (see `probe_handshake`)."""
 INTERIM_MIN_HOLD = 2.0
-"""Holds at least this long publish an interim sample at the 101 (``token+origin`` only)."""
+"""Holds at least this long publish an interim sample at the 101 (the held socket only)."""
 
 log = logging.getLogger(__name__)
 
@@ -983,14 +990,15 @@ class HandshakeProbe:
         origin: The right Origin (``Settings.effective_origin``); what each variant sends is
             derived from it.
         tokens: Where tokens come from (a fresh minted one per run, or the given one).
-        hold: Seconds to hold after a 101 (default: 30 for ``token+origin``, 1 for the others).
+        hold: Seconds to hold after a 101 (default 1: a fresh-socket probe; `HeldSocketProbe`
+            holds for ``--hold``).
         open_timeout: Seconds for DNS, TCP, TLS and the status line together.
         ping_interval: Seconds between protocol pings during the hold.
         ca_file: CA bundle for ``wss://`` (a private CA).
         min_interval: Least seconds between runs (default 5 for ``token+origin``, 10 else).
         wrong_origin: The Origin the ``wrong-origin`` variant sends.
-        on_open: Hook run during the hold (see `probe_handshake`); ``token+origin`` only makes
-            sense, and never in kiosk mode when it writes to Redis.
+        on_open: Hook run during the hold (see `probe_handshake`); the held socket's only
+            (`wire_delivery`), and never in kiosk mode when it writes to Redis.
     """
 
     def __init__(self, url: str, *, variant: str = PRIMARY_VARIANT, origin: str | None = None,
@@ -1013,7 +1021,7 @@ class HandshakeProbe:
         self.variant = variant
         self.name = f"handshake:{variant}"
         self.tokens = tokens or TokenSource()
-        self.hold = (DEFAULT_HOLD if primary else DEFAULT_SHORT_HOLD) if hold is None else hold
+        self.hold = DEFAULT_SHORT_HOLD if hold is None else hold
         self.open_timeout = open_timeout
         self.ping_interval = ping_interval
         self.min_interval = (PRIMARY_MIN_INTERVAL if primary else VARIANT_MIN_INTERVAL) \
@@ -1022,12 +1030,14 @@ class HandshakeProbe:
                        "wrong-origin": wrong_origin}[variant]
         self.sends_token = variant != "no-token"
         self.on_open = on_open
+        self.backoff_intervals: float | None = 1.0 if primary else None
+        """``token+origin`` never backs off beyond its interval (5 s): the banner confirms a
+        verdict, and sees a fault end, on its samples. The engine's cap for the others."""
         self.publish_interim: OnUpgrade | None = None
-        """Set by the engine (its ``publish``): the held ``token+origin`` socket's handshake
-        is shown at the 101, not only when the hold ends."""
-        self.timeout = open_timeout + self.hold + 2 * CLOSE_TIMEOUT + 3 + \
-            (ACK_WAIT + DELIVERY_WINDOW if primary else 0.0)
-        """Longest a run may take, seconds (the hold and the delivery after it included)."""
+        """Set by the engine (its ``publish``): the held socket's handshake is shown at the
+        101, not only when the hold ends (`HeldSocketProbe`)."""
+        self.timeout = open_timeout + self.hold + 2 * CLOSE_TIMEOUT + 3
+        """Longest a run may take, seconds (the hold included)."""
         self._ssl_context = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def interval(self, base: float) -> float:
@@ -1041,38 +1051,75 @@ class HandshakeProbe:
             self.url, variant=self.variant, origin=self.origin, token=token,
             token_source=self.tokens.kind, hold=self.hold, open_timeout=self.open_timeout,
             ping_interval=self.ping_interval, ssl_context=self._ssl_context, probe=self.name,
-            on_open=self.on_open,
-            on_upgrade=self.publish_interim
-            if self.variant == PRIMARY_VARIANT and self.hold >= INTERIM_MIN_HOLD else None)
+            on_open=self.on_open)
 
     async def close(self) -> None:
         """Nothing to release: every run opens and closes its own socket."""
+
+
+class HeldSocketProbe(HandshakeProbe):
+    """The held socket, as an engine probe of its own named ``hold``: a ``token+origin``
+    handshake held open for the hold period (stays-open, ping-pong, notification delivery).
+
+    It runs beside the fresh-socket variant probes, so a hold never delays a handshake: each
+    variant keeps its own interval, and this probe starts its next socket one interval after
+    its hold ends. Its handshake is published at the 101 as an ``interim`` sample.
+
+    Args: as `HandshakeProbe` (the variant is ``token+origin``; ``hold`` is ``--hold``).
+    """
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        kwargs.setdefault("hold", DEFAULT_HOLD)
+        super().__init__(url, variant=PRIMARY_VARIANT, **kwargs)
+        self.name = HOLD_PROBE
+        self.backoff_intervals = None
+        self.timeout += ACK_WAIT + DELIVERY_WINDOW
+        """The hold, and the delivery after it (`wire_delivery` may add the hook later)."""
+
+    async def run(self) -> HandshakeSample:
+        """One held socket (with a fresh token when minting)."""
+        token = self.tokens.get()
+        return await probe_handshake(
+            self.url, variant=self.variant, origin=self.origin, token=token,
+            token_source=self.tokens.kind, hold=self.hold, open_timeout=self.open_timeout,
+            ping_interval=self.ping_interval, ssl_context=self._ssl_context, probe=self.name,
+            on_open=self.on_open,
+            on_upgrade=self.publish_interim if self.hold >= INTERIM_MIN_HOLD else None)
 
 
 def handshake_probes(settings: Any, *, hold: float = DEFAULT_HOLD,
                      short_hold: float = DEFAULT_SHORT_HOLD,
                      open_timeout: float = DEFAULT_OPEN_TIMEOUT, ca_file: str | None = None,
                      tokens: TokenSource | None = None,
-                     variants: tuple[str, ...] = VARIANTS) -> list[HandshakeProbe]:
-    """The four variant probes for `wsmonitor.config.Settings` (``url`` must be set).
+                     variants: tuple[str, ...] = VARIANTS,
+                     held: bool = True) -> list[HandshakeProbe]:
+    """The variant probes for `wsmonitor.config.Settings` (``url`` must be set), each on a
+    fresh socket, and the held socket (`HeldSocketProbe`) as a probe of its own.
 
     Args:
         settings: Needs ``url``, ``effective_origin``, ``token``, ``jwt_secret``,
             ``jwt_user_id``.
-        hold: ``--hold`` for ``token+origin``.
-        short_hold: Hold of the other variants after an unexpected 101.
+        hold: ``--hold``: how long the held socket stays open.
+        short_hold: Hold of the fresh-socket variants after a 101 (long enough to see an
+            accept-then-close(4401) consumer close them).
         open_timeout: Seconds for DNS, TCP, TLS and the status line together.
         ca_file: CA bundle for ``wss://``.
         tokens: Token source (default: from the settings).
         variants: Which variants to make.
+        held: Also make the held-socket probe (named `HOLD_PROBE`).
     """
     if not settings.url:
         raise ValueError("no --url: the handshake probes need the WebSocket endpoint")
     tokens = tokens or TokenSource.from_settings(settings)
-    return [HandshakeProbe(settings.url, variant=v, origin=settings.effective_origin,
-                           tokens=tokens, hold=hold if v == PRIMARY_VARIANT else short_hold,
-                           open_timeout=open_timeout, ca_file=ca_file)
-            for v in variants]
+    probes = [HandshakeProbe(settings.url, variant=v, origin=settings.effective_origin,
+                             tokens=tokens, hold=short_hold, open_timeout=open_timeout,
+                             ca_file=ca_file)
+              for v in variants]
+    if held:
+        probes.append(HeldSocketProbe(settings.url, origin=settings.effective_origin,
+                                      tokens=tokens, hold=hold, open_timeout=open_timeout,
+                                      ca_file=ca_file))
+    return probes
 
 
 def _literal_addrinfo(host: str, port: int) -> list[Any] | None:

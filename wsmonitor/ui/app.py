@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
@@ -14,12 +14,11 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from wsmonitor.checks import CheckResult, Diagnosis
+from wsmonitor.checks import FAIL, CheckResult
 from wsmonitor.config import Settings
-from wsmonitor.diagnosis import VerdictTracker, streaks
 from wsmonitor.engine import Engine
-from wsmonitor.runtime import check_context, judge
-from wsmonitor.samples import RedisSample
+from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT
+from wsmonitor.samples import RedisSample, Sample
 from wsmonitor.secrets import redact
 from wsmonitor.theme_files import load_theme
 from wsmonitor.ui.banner import VerdictBanner
@@ -29,17 +28,24 @@ from wsmonitor.ui.handshake_pane import HandshakePane, HandshakePaneState
 from wsmonitor.ui.keys import help_keys, real_failure, short_path
 from wsmonitor.ui.theming import textual_theme
 from wsmonitor.ui.logs_pane import LogsPane
-from wsmonitor.ui.messages import SampleReceived
+from wsmonitor.ui.messages import VerdictReady
 from wsmonitor.ui.redis_pane import RedisPane, RedisPaneState
+from wsmonitor.verdict import Verdict, VerdictPipeline
 
 READ_ONLY_ACTIONS = frozenset({"quit"})
+"""The only action kiosk mode allows."""
 
 ENGINE_START_DELAY = 0.5
 """Seconds after mount before the probes start."""
 
 FULL_REFRESH_TICKS = 5
-"""Seconds between full redraws when no sample arrives."""
-"""The only action kiosk mode allows."""
+"""Seconds between full redraws when no verdict arrives."""
+
+HANDSHAKE_CHECKS = ("platform-websocket", "handshake-101", "stays-open", "ping-pong")
+"""The checks whose failure marks the WebSocket pane as failing."""
+
+REDIS_CHECKS = ("redis-reachable", "redis-connections", "redis-commands")
+"""The checks whose failure marks the Redis pane as failing."""
 
 
 def listed(result: CheckResult) -> bool:
@@ -50,29 +56,37 @@ def listed(result: CheckResult) -> bool:
                 and result.summary.startswith("not configured"))
 
 
+def _newest(history: Mapping[str, Sequence[Sample]]) -> float:
+    """When the newest sample of a verdict's history was taken (0: none)."""
+    return max((samples[-1].at for samples in history.values() if samples), default=0.0)
+
+
 class MonitorScreen(Screen[None]):
-    """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md)."""
+    """The dashboard. Timers and subscriptions live here, not on the App (FACTS.md).
+
+    It judges nothing: the app's `VerdictPipeline` posts each `Verdict` here (as a
+    `VerdictReady` message) and every pane draws what that verdict settled.
+    """
 
     AUTO_FOCUS = ""
     """Nothing focused at start: the first press of 1–4 focuses a pane, the second
     maximises it, whichever pane it is."""
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine,
+                 pipeline: VerdictPipeline | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.engine = engine
+        self.pipeline = pipeline or VerdictPipeline(engine, settings)
+        self.verdict: Verdict | None = None
+        """The verdict on screen."""
         self._unsubscribe = None
-        self._verdicts = VerdictTracker()
-        """Hysteresis for the banner: one odd sample never flips the verdict."""
         self._ticks = 0
-        self._shown: Diagnosis | None = None
-        """The verdict on the banner (kept while the probes are paused)."""
-        self._new_evidence = False
-        """A sample arrived since the banner was last judged."""
 
     def compose(self) -> ComposeResult:
         yield VerdictBanner("Diagnosis: waiting for evidence…", id="banner")
-        web = any(n.startswith(("handshake:", "http:", "browser")) for n in self.engine.probes)
+        web = any(n.startswith(("handshake:", "http:", "browser")) or n == HOLD_PROBE
+                  for n in self.engine.probes)
         redis = "redis" in self.engine.probes
         logs = "logs" in self.engine.probes
         count = 1 + web + redis + logs
@@ -93,17 +107,18 @@ class MonitorScreen(Screen[None]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        self._unsubscribe = self.engine.subscribe(
-            lambda sample: self.post_message(SampleReceived(sample)))
+        self._unsubscribe = self.pipeline.subscribe(
+            lambda verdict: self.post_message(VerdictReady(verdict)))
         self.set_interval(1.0, self._tick, name="freshness")
         self.refresh_views()
 
     def _tick(self) -> None:
-        """Once a second: ages move. Everything is redrawn only when a sample arrives, or every
-        few seconds so that staleness is judged even when no sample comes."""
+        """Once a second: ages move. The panes are redrawn from the newest verdict when one
+        arrives, or every few seconds so that ages and freshness move with no new verdict."""
         self._ticks += 1
         if self._ticks % FULL_REFRESH_TICKS == 0:
-            self.refresh_views()
+            if self.verdict is not None:
+                self.show_verdict(self.verdict)
         elif "redis" in self.engine.probes:
             self.query_one(RedisPane).show_freshness(self.engine.now(), self.engine.paused)
 
@@ -115,23 +130,36 @@ class MonitorScreen(Screen[None]):
         if self._unsubscribe is not None:
             self._unsubscribe()
 
-    def on_sample_received(self, message: SampleReceived) -> None:
+    def on_verdict_ready(self, message: VerdictReady) -> None:
         message.stop()
-        self._new_evidence = True
-        self.refresh_views()
+        if self.verdict is not None and message.verdict.seq < self.verdict.seq:
+            return  # an older verdict overtaken by a newer one already shown
+        self.show_verdict(message.verdict)
 
     def refresh_views(self) -> None:
-        """Recompute checks and redraw every pane from the engine's history."""
+        """Redraw from the newest verdict (judged now only if evidence came since)."""
+        self.show_verdict(self.pipeline.flush())
+
+    def show_verdict(self, verdict: Verdict) -> None:
+        """Draw one verdict: the banner, the checklist and every pane."""
+        if self.engine.paused and self.verdict is not None \
+                and _newest(verdict.history) <= _newest(self.verdict.history):
+            # Paused, the evidence only ages: the verdict stays as the probes left it rather
+            # than sliding to "not decided yet" for want of fresh samples. (A run that was in
+            # flight at the pause still brings evidence, and is shown.)
+            verdict = self.verdict
+        self.verdict = verdict
         now = self.engine.now()
-        history = {name: self.engine.history(name) for name in self.engine.probes}
-        ctx = check_context(self.settings, self.engine)
-        diagnosis, results = judge(ctx, history, now)
-        self._show_banner(diagnosis, now, results)
-        self.query_one(ChecklistPane).show([r for r in results if listed(r)], now)
+        history = verdict.history
+        ctx = verdict.context
+        self._show_banner(verdict, now)
+        self.query_one(ChecklistPane).show([r for r in verdict.checks if listed(r)], now)
+        stale_after = ctx.stale_after if ctx else 60.0
+        stale_by = ctx.stale_by_probe if ctx else {}
+        base = self.engine.base_interval * self.engine.interval_factor
         if "redis" in self.engine.probes:
             probe = self.engine.probes["redis"]
-            base = self.engine.base_interval * self.engine.interval_factor
-            samples = [s for s in history["redis"] if isinstance(s, RedisSample)]
+            samples = [s for s in history.get("redis", ()) if isinstance(s, RedisSample)]
             self.query_one(RedisPane).show(RedisPaneState(
                 samples=samples, plan=self.settings.plan,
                 interval=getattr(probe, "steady_interval", probe.interval)(base),
@@ -139,47 +167,51 @@ class MonitorScreen(Screen[None]):
                 and getattr(probe, "budget_per_day", None) else None,
                 commands_per_run=getattr(probe, "commands_per_run", 0),
                 budget_percent=self.settings.redis_budget,
-                budget_per_day=ctx.redis_budget_per_day,
-                own_per_day=ctx.own_commands_per_day,
+                budget_per_day=ctx.redis_budget_per_day if ctx else None,
+                own_per_day=ctx.own_commands_per_day if ctx else None,
                 shared_with="channel-layer round trips" if "channel-layer" in self.engine.probes
                 else "",
                 server=getattr(probe, "server", ""), paused=self.engine.paused,
-                stale_after=ctx.stale_by_probe.get("redis", ctx.stale_after), now=now))
-        hs = [n for n in self.engine.probes if n.startswith("handshake:")]
-        if hs or any(n.startswith(("http:", "browser")) for n in self.engine.probes):
-            primary = self.engine.probes.get("handshake:token+origin")
-            base = self.engine.base_interval * self.engine.interval_factor
+                stale_after=stale_by.get("redis", stale_after), now=now,
+                failing=any(c.status == FAIL for c in verdict.checks if c.id in REDIS_CHECKS)))
+        web = [n for n in self.engine.probes
+               if n.startswith(("handshake:", "http:", "browser")) or n == HOLD_PROBE]
+        if web:
+            hs = [n for n in web if not n.startswith(("http:", "browser"))]
             self.query_one(HandshakePane).show(HandshakePaneState(
                 history=history, endpoint=redact(self.settings.url or
                                                  self.settings.effective_api_base or
                                                  self.settings.page_url or ""),
-                interval=primary.interval(base) if primary else base,
-                stale_after=max((ctx.stale_by_probe.get(n, ctx.stale_after) for n in hs),
-                                default=ctx.stale_after),
-                paused=self.engine.paused, now=now))
+                interval=self._interval(f"handshake:{PRIMARY_VARIANT}", base),
+                stale_after=max((stale_by.get(n, stale_after) for n in hs),
+                                default=stale_after),
+                paused=self.engine.paused, now=now,
+                variant_interval=self._interval("handshake:no-token", base),
+                hold_interval=self._interval(HOLD_PROBE, base),
+                failing=any(c.status == FAIL for c in verdict.checks
+                            if c.id in HANDSHAKE_CHECKS)))
         if "logs" in self.engine.probes:
-            self.query_one(LogsPane).show(history["logs"], now,
-                                          ctx.stale_by_probe.get("logs", ctx.stale_after),
+            self.query_one(LogsPane).show(list(history.get("logs", ())), now,
+                                          stale_by.get("logs", stale_after),
                                           self.engine.paused)
         self._show_statusbar()
 
-    def _show_banner(self, diagnosis: Diagnosis, now: float,
-                     results: Sequence[CheckResult] = ()) -> None:
-        paused = self.engine.paused
-        if paused and self._shown is not None and not self._new_evidence:
-            # Paused, the evidence only ages: the verdict stays as the probes left it rather
-            # than sliding to "not decided yet" for want of fresh samples. (A run that was in
-            # flight at the pause still brings evidence, and is judged.)
-            shown = self._shown
-        else:
-            history = {name: self.engine.history(name) for name in self.engine.probes}
-            shown = self._shown = self._verdicts.update(diagnosis, now, results,
-                                                        streaks(history))
-        self._new_evidence = False
-        pending = self._verdicts.pending
+    def _interval(self, name: str, base: float) -> float | None:
+        """The true time between the starts of two runs of a probe (None: not running)."""
+        probe = self.engine.probes.get(name)
+        if probe is None:
+            return None
+        interval = getattr(probe, "steady_interval", probe.interval)(base)
+        return interval + getattr(probe, "hold", 0.0) if name == HOLD_PROBE else interval
+
+    def _show_banner(self, verdict: Verdict, now: float) -> None:
+        """The shown layer, whether it is confirmed (and how sure the rules are), since when,
+        and what to do first; while paused, the verdict as the probes left it."""
         self.query_one(VerdictBanner).show(
-            shown, confirmed=True, since=self._verdicts.since or now, now=now, paused=paused,
-            pending=pending.layer if pending else None)
+            verdict.shown, confirmed=verdict.confirmed, since=verdict.since or verdict.at,
+            now=now, paused=self.engine.paused,
+            pending=None if verdict.confirmed or verdict.previous is None
+            else f"was {verdict.previous.layer}")
 
     def _show_statusbar(self) -> None:
         mode = "KIOSK read-only" if self.settings.kiosk else "interactive"
@@ -208,6 +240,8 @@ class WsMonitorApp(App[int]):
         settings: Validated settings.
         engine: The engine whose samples are shown; the app starts and stops it.
         start_engine: False in tests that drive the engine themselves.
+        pipeline: The verdict pipeline over `engine` (default: a new one); the app starts and
+            stops it, whatever `start_engine` says.
     """
 
     CSS_PATH = "app.tcss"
@@ -241,10 +275,13 @@ class WsMonitorApp(App[int]):
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
     ]
 
-    def __init__(self, settings: Settings, engine: Engine, *, start_engine: bool = True) -> None:
+    def __init__(self, settings: Settings, engine: Engine, *, start_engine: bool = True,
+                 pipeline: VerdictPipeline | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.engine = engine
+        self.pipeline = pipeline or VerdictPipeline(engine, settings)
+        """Judges the engine's samples once per change of evidence for every view."""
         self._start_engine = start_engine
         theme = load_theme(settings.theme)
         self.register_theme(textual_theme(theme))
@@ -253,13 +290,15 @@ class WsMonitorApp(App[int]):
 
     def on_mount(self) -> None:
         screen = KioskScreen if self.settings.kiosk else MonitorScreen
-        self.push_screen(screen(self.settings, self.engine))
+        self.push_screen(screen(self.settings, self.engine, self.pipeline))
+        self.pipeline.start()
         if self._start_engine:
             # After the first frames: Textual's start-up holds the GIL for a few hundred ms,
             # and PINGs timed meanwhile would measure that, not Redis.
             self.set_timer(ENGINE_START_DELAY, self.engine.start)
 
     async def on_unmount(self) -> None:
+        await asyncio.to_thread(self.pipeline.stop)
         if self._start_engine:
             await asyncio.to_thread(self.engine.stop)
 
@@ -383,19 +422,19 @@ class WsMonitorApp(App[int]):
         self._refresh()
 
     def action_export(self) -> None:
-        """An SVG screenshot and the markdown report, side by side, with a timestamp."""
+        """An SVG screenshot and the markdown report, side by side, with a timestamp: both of
+        the verdict on screen."""
         from wsmonitor.report import CheckRun, render_markdown
-        from wsmonitor.runtime import check_context, judge
 
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"wsmonitor-{stamp}"
-        history = {name: self.engine.history(name) for name in self.engine.probes}
-        now = self.engine.now()
-        diagnosis, results = judge(check_context(self.settings, self.engine), history, now)
-        started = min((s[0].at for s in history.values() if s), default=now)
+        screen = self.screen
+        verdict = screen.verdict if isinstance(screen, MonitorScreen) and screen.verdict \
+            else self.pipeline.flush()
         target = {"url": redact(self.settings.url) if self.settings.url else None,
                   "redis": redact(self.settings.redis_url) if self.settings.redis_url else None}
-        run = CheckRun(started, now, diagnosis, results, history, self.settings.plan, target)
+        started = min((s[0].at for s in verdict.history.values() if s), default=verdict.at)
+        run = CheckRun.from_verdict(verdict, started, self.settings.plan, target)
         directory = self.settings.export_dir
         try:
             self.save_screenshot(f"{base}.svg", path=directory)
@@ -409,6 +448,8 @@ class WsMonitorApp(App[int]):
                     timeout=8)
 
     def _refresh(self) -> None:
+        """Settings of the run changed (pause, interval, theme): judge again and redraw."""
+        self.pipeline.poke()
         screen = self.screen
         if isinstance(screen, MonitorScreen):
             screen.refresh_views()
@@ -422,7 +463,8 @@ class KioskApp(WsMonitorApp, inherit_bindings=False):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit")]
 
 
-def create_app(settings: Settings, engine: Engine, *, start_engine: bool = True) -> WsMonitorApp:
+def create_app(settings: Settings, engine: Engine, *, start_engine: bool = True,
+               pipeline: VerdictPipeline | None = None) -> WsMonitorApp:
     """The dashboard app for the settings' mode."""
     cls = KioskApp if settings.kiosk else WsMonitorApp
-    return cls(settings, engine, start_engine=start_engine)
+    return cls(settings, engine, start_engine=start_engine, pipeline=pipeline)

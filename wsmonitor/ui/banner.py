@@ -130,7 +130,8 @@ class VerdictBanner(Static):
         d = state.diagnosis
         layer = d.layer
         broken = layer not in WORD
-        colour = STYLE.get(layer, "error")
+        # A candidate still being confirmed is drawn in the warning colour, whatever its layer.
+        colour = STYLE.get(layer, "error") if state.confirmed else "warning"
         icon = ICON.get(layer, "✖")
         word = WORD.get(layer, layer.upper())
         headline = HEADLINE.get(layer, f"broken layer: {layer}")
@@ -174,6 +175,7 @@ class VerdictBanner(Static):
         for name in ("none", "unknown", "broken"):
             self.set_class((layer if not broken else "broken") == name, f"-layer-{name}")
         self.set_class(state.paused, "-paused")
+        self.set_class(not state.confirmed, "-unconfirmed")
 
     @staticmethod
     def _beside(d: Diagnosis, room: int, most: int, diagnosis_line: str) -> list[str]:

@@ -19,7 +19,7 @@ from textual.widgets import Static
 
 from wsmonitor.checks_ws import attempts
 from wsmonitor.platform import platform_of
-from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS, HandshakeSample
+from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
 from wsmonitor.samples_browser import BrowserSample
@@ -50,6 +50,23 @@ def expected(variant: str, s: HandshakeSample) -> bool:
         s.classification == "closed-after-accept" and s.close_code == 4401)
 
 
+def cadence_text(state: HandshakePaneState) -> str:
+    """The true cadence of the pane's probes: each fresh handshake's interval, and the held
+    socket's (its hold included)."""
+    parts = []
+    fresh, others = state.interval, state.variant_interval
+    if fresh is not None and others == fresh:
+        parts.append(f"handshakes every {interval_text(fresh)}")
+    else:
+        if fresh is not None:
+            parts.append(f"{PRIMARY_VARIANT} every {interval_text(fresh)}")
+        if others is not None:
+            parts.append(f"variants every {interval_text(others)}")
+    if state.hold_interval is not None:
+        parts.append(f"hold every {interval_text(state.hold_interval)}")
+    return " · ".join(parts) or "no handshake probe"
+
+
 def _ms(value: float | None) -> str:
     if value is None:
         return "    —"
@@ -63,10 +80,17 @@ class HandshakePaneState:
     history: Mapping[str, Sequence[Sample]]
     endpoint: str
     """The WebSocket URL, redacted."""
-    interval: float
+    interval: float | None
+    """Seconds between two fresh ``token+origin`` handshakes."""
     stale_after: float
     paused: bool
     now: float
+    variant_interval: float | None = None
+    """Seconds between two handshakes of each other variant."""
+    hold_interval: float | None = None
+    """Seconds between the starts of two held sockets (the hold included)."""
+    failing: bool = False
+    """The verdict has a WebSocket check failing (the pane does not judge on its own)."""
 
 
 class HandshakePane(Vertical, can_focus=True):
@@ -106,7 +130,6 @@ class HandshakePane(Vertical, can_focus=True):
         short = not self.screen.has_class("-tall")
         rows: list[str] = []
         newest: float | None = None
-        failing = False
         table: list[tuple[str, HandshakeSample | None, list[HandshakeSample]]] = []
         for variant in VARIANTS:
             samples = attempts(state.history.get(f"handshake:{variant}", ()))
@@ -126,8 +149,6 @@ class HandshakePane(Vertical, can_focus=True):
                 rows.append(f"  {variant:<13} [$text-muted]waiting…[/]")
                 continue
             newest = max(newest or 0.0, s.at)
-            good = expected(variant, s)
-            failing |= variant == PRIMARY_VARIANT and not good
             rows.append(_row(variant, s, samples, columns, outcome_width, strip))
         p = attempts(state.history.get(f"handshake:{PRIMARY_VARIANT}", ()))
         if p and not (short and expected(PRIMARY_VARIANT, p[-1])):
@@ -135,8 +156,10 @@ class HandshakePane(Vertical, can_focus=True):
             meaning = escape(last.meaning if hasattr(last, "meaning") else "")
             rows.append(f"[$text-muted]{PRIMARY_VARIANT}: {meaning}[/]")
         set_text(self.query_one("#hs-rows", Static), "\n".join(rows))
+        held = attempts(state.history.get(HOLD_PROBE, ())) if HOLD_PROBE in state.history \
+            else p
         set_text(self.query_one("#hs-hold", Static),
-                 self._hold_line(p, width) if probed else "")
+                 self._hold_line(held, width) if probed else "")
         set_text(self.query_one("#hs-http", Static), self._http_line(state, width))
         browser = self.query_one("#hs-browser", Static)
         text = browser_lines(state.history.get("browser", ()), state.now, width)
@@ -148,11 +171,11 @@ class HandshakePane(Vertical, can_focus=True):
         set_text(widget, front)
         if widget.display != bool(front):
             widget.display = bool(front)
-        self.set_class(failing, "-failing")
+        self.set_class(state.failing, "-failing")
         self._subtitle(newest, state)
 
     def _subtitle(self, newest: float | None, state: HandshakePaneState) -> None:
-        cadence = f"every {interval_text(state.interval)}"
+        cadence = cadence_text(state)
         fresh, stale = freshness(None if newest is None else state.now - newest,
                                  state.stale_after, state.paused)
         subtitle = f"{fresh or 'no handshake yet'} · {cadence}"

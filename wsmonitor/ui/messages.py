@@ -1,15 +1,15 @@
-"""Messages that carry data from the engine's thread into the app (past tense: it happened)."""
+"""Messages that carry data from other threads into the app (past tense: it happened)."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from wsmonitor.samples import Sample
+from wsmonitor.verdict import Verdict
 
 
-class SampleReceived(Message):
-    """The engine published a sample."""
+class VerdictReady(Message):
+    """The verdict pipeline judged new evidence: every pane draws this one verdict."""
 
-    def __init__(self, sample: Sample) -> None:
+    def __init__(self, verdict: Verdict) -> None:
         super().__init__()
-        self.sample = sample
+        self.verdict = verdict

@@ -43,6 +43,8 @@ class RedisPaneState:
     paused: bool = False
     stale_after: float = 60.0
     now: float = 0.0
+    failing: bool | None = None
+    """The verdict has a Redis check failing (None: no verdict; the newest sample decides)."""
 
 
 class RedisPane(Vertical, can_focus=True):
@@ -104,7 +106,7 @@ class RedisPane(Vertical, can_focus=True):
         last = samples[-1]
         self._last_at, self._stale_after, self._cadence = last.at, state.stale_after, cadence
         self.show_freshness(now, state.paused)
-        self.set_class(not last.ok, "-failing")
+        self.set_class(not last.ok if state.failing is None else state.failing, "-failing")
 
         if last.ok:
             tls = " · TLS" if last.tls else ""

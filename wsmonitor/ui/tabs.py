@@ -3,8 +3,8 @@ target's own engine, under a strip of tabs whose labels carry each target's verd
 
 ``[`` and ``]`` switch targets; the kiosk cycles through them on its own. The keys of the
 single-target dashboard (pause, run now, interval, export …) act on the target shown. The tab
-labels read each target's published verdict (`wsmonitor.watch.subscribe_verdicts`), so the
-targets not shown are judged too.
+labels read each target's published verdict (each target's own `VerdictPipeline`, the one its
+screen draws), so the targets not shown are judged too.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from wsmonitor.secrets import redact
 from wsmonitor.ui.app import ENGINE_START_DELAY, KioskApp, KioskScreen, MonitorScreen, \
     WsMonitorApp
 from wsmonitor.ui.format import set_text
-from wsmonitor.verdict import Verdict
+from wsmonitor.verdict import Verdict, VerdictPipeline
 
 KIOSK_CYCLE = 20.0
 """Seconds the kiosk shows each target before the next."""
@@ -55,9 +55,9 @@ def _tabbed(base: type[MonitorScreen]) -> type[MonitorScreen]:
     class TargetScreen(base):  # type: ignore[misc, valid-type]
         """A target's dashboard with the tab strip on top."""
 
-        def __init__(self, settings: Settings, engine: Engine, *, index: int,
-                     strip: Callable[[int], str]) -> None:
-            super().__init__(settings, engine)
+        def __init__(self, settings: Settings, engine: Engine, pipeline: VerdictPipeline, *,
+                     index: int, strip: Callable[[int], str]) -> None:
+            super().__init__(settings, engine, pipeline)
             self.index = index
             self._strip = strip
 
@@ -93,6 +93,7 @@ class _Tabs:
         self.names = [n for n, _, _ in targets]
         self.all_settings = [s for _, s, _ in targets]
         self.engines = [e for _, _, e in targets]
+        self.pipelines = [VerdictPipeline(e, s) for s, e in zip(self.all_settings, self.engines)]
         self.verdicts = {}
         self.current = 0
         self._stop_verdicts: list[Callable[[], None]] = []
@@ -104,18 +105,17 @@ class _Tabs:
     def _mount_tabs(self, app: Any, kiosk: bool) -> None:
         screen_cls = TargetKioskScreen if kiosk else TargetMonitorScreen
         for i, (settings, engine) in enumerate(zip(self.all_settings, self.engines)):
-            app.install_screen(screen_cls(settings, engine, index=i, strip=self.strip),
-                               name=f"target-{i}")
+            app.install_screen(screen_cls(settings, engine, self.pipelines[i], index=i,
+                                          strip=self.strip), name=f"target-{i}")
         app.push_screen("target-0")
         app.set_timer(ENGINE_START_DELAY, self._start_engines)
 
     def _start_engines(self) -> None:
-        from wsmonitor.watch import subscribe_verdicts
-
-        for i, (settings, engine) in enumerate(zip(self.all_settings, self.engines)):
+        for i, (engine, pipeline) in enumerate(zip(self.engines, self.pipelines)):
             engine.start()
-            self._stop_verdicts.append(subscribe_verdicts(settings, engine,
-                                                          self._verdict_of(i)))
+            self._stop_verdicts.append(pipeline.subscribe(self._verdict_of(i)))
+            pipeline.start()
+            self._stop_verdicts.append(pipeline.stop)
 
     def _verdict_of(self, index: int) -> Callable[[Verdict], None]:
         def keep(verdict: Verdict) -> None:
@@ -129,6 +129,7 @@ class _Tabs:
         self.current = index
         app.engine = self.engines[index]
         app.settings = self.all_settings[index]
+        app.pipeline = self.pipelines[index]
         app.switch_screen(f"target-{index}")
 
     def _stop_all(self) -> None:
