@@ -24,12 +24,12 @@ HERE = Path(__file__).resolve().parent
 
 def scripts(quick: bool, soak_minutes: float) -> list[tuple[str, list[str]]]:
     out = [
-        ("redis_fidelity.py", ["--pings", "100" if quick else "200"]),
-        ("cost.py", ["--seconds", "20" if quick else "60"]),
+        ("redis_fidelity.py", ["--pings", "200" if quick else "400"]),
+        ("cost.py", ["--seconds", "20" if quick else "60", "--all-panes"]),
         ("handshake.py", ["--rounds", "20" if quick else "60"]),
         ("log_classify.py", ["--lines", "50000", "--events", "200000"] if quick else []),
         ("logs_pane_burst.py", []),
-        ("time_to_diagnosis.py", []),
+        ("time_to_diagnosis.py", ["--warm", "30" if quick else "120"]),
         ("browser_probe.py", ["--loads", "3" if quick else "5"]),
         ("watch_scale.py", ["--seconds", "20"] if quick else []),
     ]
@@ -43,17 +43,16 @@ def rows_of(output: str) -> list[tuple[str, ...]]:
     import re
 
     lines = output.splitlines()
-    for i, line in enumerate(lines):
+    rows = []
+    for i, line in enumerate(lines):  # every table (time_to_diagnosis prints cold and warm)
         if line.startswith("figure") and i + 1 < len(lines) and set(lines[i + 1]) <= {"-", " "}:
-            rows = []
             for row in lines[i + 2:]:
                 if not row.strip():
                     break
                 cells = tuple(c for c in re.split(r"\s{2,}", row.strip()))
                 if len(cells) == 5:
                     rows.append(cells)
-            return rows
-    return []
+    return rows
 
 
 def main() -> None:

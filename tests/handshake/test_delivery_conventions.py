@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from wsmonitor.checks_delivery import delivery_latency_ms, hook_outcome
+from wsmonitor.probes.handshake import HOLD_PROBE
 
 from ..delivery.helpers import run_wsmonitor, statuses, validate_report
 from .judging import judged_once
@@ -36,7 +37,7 @@ async def test_no_handler_for_notify_is_a_delivery_warning_not_a_broken_app(
     # A healthy app whose consumer handles notification.message only; wsmonitor's default
     # type is notify: the consumer closes 1011 right after wsmonitor's group_send.
     diagnosis, r, history = await judged_once(**flags(target, "message"))
-    s = history["handshake:token+origin"][-1]
+    s = history[HOLD_PROBE][-1]
     assert s.classification == "ok", s  # the hold ran its course: the close came after it
     assert s.held_s >= s.hold_s - 0.5 and s.close_code is None
     assert hook_outcome(s) == ("sent", None, "")
@@ -61,7 +62,7 @@ async def test_no_handler_for_notify_is_a_delivery_warning_not_a_broken_app(
 async def test_notify_type_names_the_handler_and_delivery_passes(target: Target) -> None:
     diagnosis, r, history = await judged_once(**flags(target, "message",
                                                       notify_type="notification.message"))
-    s = history["handshake:token+origin"][-1]
+    s = history[HOLD_PROBE][-1]
     assert s.classification == "ok" and s.delivery_close_code is None, s
     assert s.notification_seen_s is not None and s.notification_seen_s >= s.hook_at_s
     d = r["notification-delivery"]
@@ -79,7 +80,7 @@ async def test_notify_type_names_the_handler_and_delivery_passes(target: Target)
 async def test_notification_recognised_in_whatever_the_handler_forwards(
         target: Target, variant: str, notify_type: str, shape: str | None) -> None:
     diagnosis, r, history = await judged_once(**flags(target, variant, notify_type=notify_type))
-    s = history["handshake:token+origin"][-1]
+    s = history[HOLD_PROBE][-1]
     assert s.classification == "ok", s
     assert s.notification_seen_s is not None, s
     assert "wsmonitor.probe" not in s.message_types  # not recognised by its type: by its id
@@ -94,7 +95,7 @@ async def test_a_type_the_consumer_has_no_handler_for_warns_not_fails(target: Ta
     # This consumer handles new.notification only: notify (given explicitly) reaches no
     # handler there, and it closes 1011.
     _, r, history = await judged_once(**flags(target, "payload", notify_type="notify"))
-    assert history["handshake:token+origin"][-1].delivery_close_code == 1011
+    assert history[HOLD_PROBE][-1].delivery_close_code == 1011
     assert r["notification-delivery"].status == "warn"
     assert r["stays-open"].status == "pass"
 
@@ -136,7 +137,7 @@ async def test_the_exception_wsmonitors_send_caused_fails_no_check(target: Targe
     try:
         await engine.run_once(["logs"])  # at the end of the log, as a running dashboard is
         await engine.run_once([n for n in engine.probes if n != "logs"])
-        s = engine.latest("handshake:token+origin")
+        s = engine.latest(HOLD_PROBE)
         assert s is not None and s.delivery_close_code == 1011, s
         deadline = time.monotonic() + 20
         while engine.latest("logs").events_total == 0 or not any(

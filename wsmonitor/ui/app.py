@@ -41,6 +41,9 @@ ENGINE_START_DELAY = 0.5
 FULL_REFRESH_TICKS = 5
 """Seconds between full redraws when no verdict arrives."""
 
+MIN_REDRAW_S = 1.0
+"""Least seconds between two full redraws for new verdicts (the newest is drawn)."""
+
 HANDSHAKE_CHECKS = ("platform-websocket", "handshake-101", "stays-open", "ping-pong")
 """The checks whose failure marks the WebSocket pane as failing."""
 
@@ -82,6 +85,9 @@ class MonitorScreen(Screen[None]):
         """The verdict on screen."""
         self._unsubscribe = None
         self._ticks = 0
+        self._drawn_at = 0.0
+        self._pending: Verdict | None = None
+        """A verdict waiting for the next redraw."""
 
     def compose(self) -> ComposeResult:
         yield VerdictBanner("Diagnosis: waiting for evidence…", id="banner")
@@ -116,6 +122,8 @@ class MonitorScreen(Screen[None]):
         """Once a second: ages move. The panes are redrawn from the newest verdict when one
         arrives, or every few seconds so that ages and freshness move with no new verdict."""
         self._ticks += 1
+        if time.monotonic() - self._drawn_at < 1.0:
+            return  # drawn within the second: ages are current
         if self._ticks % FULL_REFRESH_TICKS == 0:
             if self.verdict is not None:
                 self.show_verdict(self.verdict)
@@ -132,9 +140,25 @@ class MonitorScreen(Screen[None]):
 
     def on_verdict_ready(self, message: VerdictReady) -> None:
         message.stop()
-        if self.verdict is not None and message.verdict.seq < self.verdict.seq:
+        verdict = message.verdict
+        if self.verdict is not None and verdict.seq < self.verdict.seq:
             return  # an older verdict overtaken by a newer one already shown
-        self.show_verdict(message.verdict)
+        if self._pending is not None and verdict.seq < self._pending.seq:
+            return
+        # At most one full redraw per `MIN_REDRAW_S`: a busy second's verdicts are drawn
+        # once, the newest (each redraw of every pane costs more than the judging).
+        wait = self._drawn_at + MIN_REDRAW_S - time.monotonic()
+        if wait <= 0 or self.verdict is None:
+            self.show_verdict(verdict)
+            return
+        if self._pending is None:
+            self.set_timer(wait, self._draw_pending)
+        self._pending = verdict
+
+    def _draw_pending(self) -> None:
+        verdict, self._pending = self._pending, None
+        if verdict is not None and (self.verdict is None or verdict.seq > self.verdict.seq):
+            self.show_verdict(verdict)
 
     def refresh_views(self) -> None:
         """Redraw from the newest verdict (judged now only if evidence came since)."""
@@ -149,6 +173,7 @@ class MonitorScreen(Screen[None]):
             # flight at the pause still brings evidence, and is shown.)
             verdict = self.verdict
         self.verdict = verdict
+        self._drawn_at = time.monotonic()
         now = self.engine.now()
         history = verdict.history
         ctx = verdict.context
