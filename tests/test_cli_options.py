@@ -122,7 +122,7 @@ def test_demo_hint_runs_check_with_progress_on_a_terminal(demo_config: str) -> N
     text = err.decode()
     assert "\r\x1b[2K" in text, text  # redrawn in place
     frames = [f for f in text.split("\r\x1b[2K") if f]
-    assert any(re.search(r"handshake:token\+origin \(hold: \d+ s left\)", f) for f in frames), \
+    assert any(re.search(r"held socket \(\d+ s of its hold left\)", f) for f in frames), \
         frames
     assert any(re.search(r"\d+/\d+ done", f) for f in frames), frames
     assert text.endswith("\r\x1b[2K"), "the line is erased before the report"

@@ -49,7 +49,8 @@ class Progress:
         for name in running:
             if name in self.held_at:
                 opened, hold = self.held_at[name]
-                parts.append(f"{name} (hold: {max(0.0, hold - (now - opened)):.0f} s left)")
+                left = max(0.0, hold - (now - opened))
+                parts.append(f"held socket ({left:.0f} s of its hold left)")
             else:
                 parts.append(name)
         doing = ", ".join(parts) if parts else "judging"

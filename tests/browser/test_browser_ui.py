@@ -20,7 +20,10 @@ from .test_browser_cli import run
 pytestmark = pytest.mark.timeout(240)
 
 
-async def dashboard_text(recording_path: Path, size: tuple[int, int]) -> tuple[str, object]:
+async def dashboard_text(recording_path: Path,
+                         size: tuple[int, int]) -> tuple[str, object, object]:
+    """The replayed dashboard's screen as text, the recording, and the verdict the banner
+    shows."""
     recording = load_recording(str(recording_path))
     settings = with_overrides(replay_settings(recording), theme="dark")
     engine = ReplayEngine(recording, speed=1e9)
@@ -34,7 +37,7 @@ async def dashboard_text(recording_path: Path, size: tuple[int, int]) -> tuple[s
         assert isinstance(screen, MonitorScreen)
         screen.refresh_views()
         await pilot.pause()
-        return svg_lines(app.export_screenshot()), recording
+        return svg_lines(app.export_screenshot()), recording, screen.verdict.shown
 
 
 async def test_recorded_csp_block_replays_into_the_websocket_pane(
@@ -50,7 +53,7 @@ async def test_recorded_csp_block_replays_into_the_websocket_pane(
     assert any(line.get("type") == "BrowserSample" for line in lines)
     assert GOOD_TOKEN not in record.read_text()
 
-    text, recording = await dashboard_text(record, (140, 40))
+    text, recording, shown = await dashboard_text(record, (140, 40))
     [sample] = [s for s in recording.samples if isinstance(s, BrowserSample)]
     assert sample.sockets[0].blocked == "csp"  # rebuilt as dataclasses, not dicts
     assert "browser  ✖ blocked (csp)" in text, text
@@ -59,7 +62,8 @@ async def test_recorded_csp_block_replays_into_the_websocket_pane(
     assert "server-side handshakes not probed: give --url" in text
     assert "token+origin" not in text
     assert "FAIL    browser-websocket" in text
-    banner = " ".join(line[2:].strip() for line in text.splitlines() if line.startswith("▌"))
+    banner = f"{shown.summary} Do first: {shown.remedy}"
+    assert "The browser fails" in text  # the banner shows it on screen too
     assert "The browser fails: the page's Content Security Policy" in banner, banner
     assert "No server-side check ran" in banner
     assert "Do first: Add ws://127.0.0.1:" in banner
@@ -72,6 +76,6 @@ async def test_checklist_leaves_out_the_browser_check_until_configured(tmp_path:
     record.write_text(json.dumps({"type": "RecordingHeader", "interval": 2}) + "\n"
                       + json.dumps({"type": "Sample", "probe": "http:redis-health",
                                     "at": 1767225600.0, "ok": True}) + "\n")
-    text, _ = await dashboard_text(record, (80, 24))
+    text, _, _ = await dashboard_text(record, (80, 24))
     assert "browser-websocket" not in text
     assert "browser  " not in text

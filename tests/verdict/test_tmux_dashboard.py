@@ -73,10 +73,10 @@ def _quote(arg: str) -> str:
 
 
 def banner_of(screen: str) -> str:
-    """The banner: the screen's lines down to the one that says what to do first."""
+    """The banner: the screen's lines above the first pane's border."""
     lines = screen.splitlines()
-    end = next((i for i, line in enumerate(lines) if "Do first:" in line), 4)
-    return "\n".join(lines[:end + 1])
+    end = next((i for i, line in enumerate(lines) if line.lstrip().startswith(("╭", "┌"))), 4)
+    return "\n".join(lines[:end])
 
 
 def never_green_over_a_failure(screen: str) -> None:
