@@ -54,7 +54,7 @@ async def test_no_handler_for_notify_is_a_delivery_warning_not_a_broken_app(
     assert "--notify-type" in d.summary and "--notify-type" in d.remedy
     for text in (d.summary, d.remedy):  # never asks the app to change for the monitor
         assert "add a" not in text.lower() and "give it" not in text.lower()
-    assert diagnosis.layer == "none", diagnosis
+    assert diagnosis.layer == "none", (diagnosis, {c.id: (c.summary, c.evidence) for c in r.values() if c.status == "fail"})
     assert not any(c.status == "fail" for c in r.values()), \
         {c.id: c.summary for c in r.values() if c.status == "fail"}
 
@@ -69,7 +69,7 @@ async def test_notify_type_names_the_handler_and_delivery_passes(target: Target)
     assert d.status == "pass", d
     assert f"in {delivery_latency_ms(s):.0f} ms" in d.summary
     assert r["stays-open"].status == "pass"
-    assert diagnosis.layer == "none", diagnosis
+    assert diagnosis.layer == "none", (diagnosis, {c.id: (c.summary, c.evidence) for c in r.values() if c.status == "fail"})
 
 
 @pytest.mark.parametrize(("variant", "notify_type", "shape"), [
@@ -88,7 +88,7 @@ async def test_notification_recognised_in_whatever_the_handler_forwards(
         assert shape in s.message_types, s.message_types
     d = r["notification-delivery"]
     assert d.status == "pass", d
-    assert diagnosis.layer == "none", diagnosis
+    assert diagnosis.layer == "none", (diagnosis, {c.id: (c.summary, c.evidence) for c in r.values() if c.status == "fail"})
 
 
 async def test_a_type_the_consumer_has_no_handler_for_warns_not_fails(target: Target) -> None:
@@ -155,4 +155,4 @@ async def test_the_exception_wsmonitors_send_caused_fails_no_check(target: Targe
     assert r["consumer-errors"].status != "fail", r["consumer-errors"]
     assert any("wsmonitor's own group_send" in e for e in r["consumer-errors"].evidence)
     assert r["notification-delivery"].status == "warn"
-    assert diagnosis.layer == "none", diagnosis
+    assert diagnosis.layer == "none", (diagnosis, {c.id: (c.summary, c.evidence) for c in r.values() if c.status == "fail"})

@@ -7,6 +7,7 @@ receive on a fresh channel (FACTS.md).
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -18,7 +19,11 @@ SMOKE_TIMEOUT = 2.0
 
 
 async def _smoke(layer) -> None:
-    channel = await layer.new_channel()
+    # A plain channel name, not layer.new_channel(): a process-local ("specific!") channel is
+    # received through the receive loop the consumers' event loop owns, and from this view's
+    # own loop (async_to_sync) the reply then never arrives while a socket is open — the
+    # runbook's view times out on a healthy service whenever a WebSocket is connected.
+    channel = f"wsmonitor.smoke.{uuid.uuid4().hex}"
     await asyncio.wait_for(layer.send(channel, {"type": "wsmonitor.smoke"}), SMOKE_TIMEOUT)
     await asyncio.wait_for(layer.receive(channel), SMOKE_TIMEOUT)
 
