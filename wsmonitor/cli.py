@@ -488,6 +488,13 @@ def cmd_watch(ns: argparse.Namespace) -> int:
             else "dashboard"
         sys.stdout.write(shipped_text(kind))
         return EXIT_OK
+    if ns.metrics:
+        from wsmonitor.metrics import MetricsError, parse_listen
+
+        try:  # the address first: a bad one is the error to report, whatever else is wrong
+            parse_listen(ns.metrics)
+        except MetricsError as exc:
+            raise UsageError(str(exc)) from None
     targets = _load_targets(ns)
     for t in targets:
         if not (t.settings.redis_url or t.settings.url or t.settings.page_url):

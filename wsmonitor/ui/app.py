@@ -236,7 +236,7 @@ class MonitorScreen(Screen[None]):
             verdict.shown, confirmed=verdict.confirmed, since=verdict.since or verdict.at,
             now=now, paused=self.engine.paused,
             pending=None if verdict.confirmed or verdict.previous is None
-            else f"was {verdict.previous.layer}")
+            else verdict.previous.layer)
 
     def _show_statusbar(self) -> None:
         mode = "KIOSK read-only" if self.settings.kiosk else "interactive"

@@ -110,7 +110,8 @@ class VerdictBanner(Static):
             since: When the shown layer was first reached.
             now: The clock of the evidence (the replay's when replaying).
             paused: The probes are paused: the verdict is as it stood when they stopped.
-            pending: A layer the evidence is turning to, not confirmed yet.
+            pending: While `diagnosis` is a candidate (not `confirmed`), the layer it would
+                replace.
         """
         self._state = BannerState(diagnosis, confirmed, since, now, paused, pending)
         self._draw()
@@ -223,7 +224,7 @@ class VerdictBanner(Static):
             else:
                 parts.append(f"for {age}")
         if state.pending:
-            parts.append(f"evidence turning to {escape(state.pending)}, confirming")
+            parts.append(f"was {escape(state.pending)}, confirming")
         if state.paused:
             parts.append("[b $warning]PAUSED[/] verdict as the probes left it · p resumes")
         return " · ".join(parts)

@@ -43,8 +43,8 @@ def legend() -> str:
         used += plain
     lines.append(line.rstrip())
     return ("[b]WebSocket \"recent\" strip[/] — a letter per attempt, oldest first; green is what "
-            "a healthy service\nanswers that variant (the no-token and wrong-origin 403s are "
-            "expected), red is not:\n" + "\n".join(lines))
+            "a healthy service\nanswers that variant (the 403s of no-token, no-origin and "
+            "wrong-origin are expected), red is not:\n" + "\n".join(lines))
 
 
 def help_text(keys: Sequence[tuple[str, str]], panes: Sequence[str] = (),
