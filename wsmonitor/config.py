@@ -267,14 +267,22 @@ def _read_config(config_path: str | None, cwd: str | None) -> tuple[dict[str, An
         if name == "targets":
             values[TARGETS_KEY] = value  # read by load_targets; load_settings ignores it
             continue
-        if name not in _SETTING_NAMES:
-            known = ", ".join(sorted(n.replace("_", "-") for n in _SETTING_NAMES))
-            raise ConfigError(f"unknown key {key!r} in config file {str(path)!r}: "
-                              f"remove it (known keys: {known})")
-        if name == "log_group" and isinstance(value, str):
-            value = (value,)
+        name, value = _setting(key, value, f"config file {str(path)!r}")
         values[name] = value
     return values, str(path)
+
+
+def _setting(key: str, value: Any, where: str, also_known: str = "") -> tuple[str, Any]:
+    """A config file's ``key = value`` as a setting's name and value (one log group as a
+    tuple of one); an unknown key is an error naming `where` it stands and the known keys."""
+    name = key.replace("-", "_")
+    if name not in _SETTING_NAMES:
+        known = ", ".join(sorted(n.replace("_", "-") for n in _SETTING_NAMES))
+        raise ConfigError(f"unknown key {key!r} in {where}: remove it (known keys: "
+                          f"{also_known}{known})")
+    if name == "log_group" and isinstance(value, str):
+        value = (value,)
+    return name, value
 
 
 _TYPES: dict[str, type] = {
@@ -568,13 +576,8 @@ def load_targets(
         for key, value in table.items():
             if key == "name":
                 continue
-            key_name = key.replace("-", "_")
-            if key_name not in _SETTING_NAMES:
-                known = ", ".join(sorted(n.replace("_", "-") for n in _SETTING_NAMES))
-                raise ConfigError(f"unknown key {key!r} in [[targets]] {name!r} of config "
-                                  f"file {path!r}: remove it (known keys: name, {known})")
-            if key_name == "log_group" and isinstance(value, str):
-                value = (value,)
+            key_name, value = _setting(key, value,
+                                       f"[[targets]] {name!r} of config file {path!r}", "name, ")
             values[key_name] = value
         _register(values)
         parsed.append((name, values))
