@@ -208,3 +208,22 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_rules_and_replay_need_no_probe() -> None:
+    """Sample types and their vocabulary live on the ground floor: replaying a recording and
+    judging it load no probe module (nor the clients the probes use)."""
+    code = (
+        "import sys\n"
+        "import wsmonitor.replay, wsmonitor.report, wsmonitor.verdict, wsmonitor.runtime\n"
+        "from wsmonitor.samples import sample_from_dict\n"
+        "for t in ('HandshakeSample', 'HttpSample', 'ChannelLayerSample', 'LogsSample',\n"
+        "          'BrowserSample', 'RedisSample'):\n"
+        "    s = sample_from_dict({'type': t, 'probe': 'p', 'at': 1.0, 'ok': True})\n"
+        "    assert type(s).__name__ == t, (t, type(s))\n"
+        "bad = sorted(m for m in sys.modules if m.startswith('wsmonitor.probes')\n"
+        "             or m.split('.')[0] in ('redis', 'websockets', 'httpx', 'textual'))\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

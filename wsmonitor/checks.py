@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from wsmonitor.log_samples import LogEvent, LogsSample
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
-from wsmonitor.probes.redis import SECONDS_PER_DAY
+from wsmonitor.samples import SECONDS_PER_DAY
 from wsmonitor.redis_url import Finding
 from wsmonitor.samples import RedisSample, Sample
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from wsmonitor.checks import FAIL, PASS, REMEDIES, SKIPPED, UNKNOWN, WARN, CheckContext, \
     CheckResult, failing_streak, sample_age, stale_limit, stale_result
-from wsmonitor.probes.channel_layer import ERROR_TEXT, NAME, NOTIFY_EVENT_TYPE, \
+from wsmonitor.samples_layer import ERROR_TEXT, NAME, NOTIFY_EVENT_TYPE, \
     PROBE_MESSAGE_TYPE, ChannelLayerFacts
-from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, HandshakeSample
-from wsmonitor.probes.redis import ERROR_TEXT as REDIS_ERROR_TEXT
+from wsmonitor.samples_ws import HOLD_PROBE, PRIMARY_VARIANT, HandshakeSample
+from wsmonitor.samples import REDIS_ERROR_TEXT
 from wsmonitor.samples import Sample
 
 PRIMARY = HOLD_PROBE

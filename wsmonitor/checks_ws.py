@@ -14,9 +14,9 @@ from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, C
     sample_age, stale_limit
 from wsmonitor.platform import app_runner_fix, front_refuses, idle_cut, idle_remedy, \
     platform_of
-from wsmonitor.probes.handshake import HOLD_PROBE, MEANING, PRIMARY_VARIANT, VARIANTS, \
+from wsmonitor.samples_ws import HOLD_PROBE, MEANING, PRIMARY_VARIANT, VARIANTS, \
     HandshakeSample
-from wsmonitor.probes.http import HttpSample
+from wsmonitor.samples_http import HttpSample
 from wsmonitor.samples import Sample
 
 UPGRADED = frozenset({"ok", "closed-after-accept"})

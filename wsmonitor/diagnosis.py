@@ -44,7 +44,7 @@ from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, C
 from wsmonitor.checks_ws import APP_RUNNER_FACT, HANDSHAKE_REMEDY, PLATFORM_CUT, UNREACHABLE, \
     UPGRADED
 from wsmonitor.platform import Platform, front_verdict, idle_verdict
-from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, STALL_MIN_S, HandshakeSample
+from wsmonitor.samples_ws import HOLD_PROBE, PRIMARY_VARIANT, STALL_MIN_S, HandshakeSample
 from wsmonitor.samples import Sample
 
 LAYERS = ("none", "platform", "proxy", "origin", "auth", "consumer", "channel-layer", "redis",
@@ -132,7 +132,7 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             now: float) -> Signals:
     """Draw the `Signals` from the engine's history (pure)."""
     from wsmonitor.checks_ws import _fresh
-    from wsmonitor.probes.http import HttpSample
+    from wsmonitor.samples_http import HttpSample
     from wsmonitor.samples import RedisSample
 
     views: list[bool] = []

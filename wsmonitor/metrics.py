@@ -95,8 +95,8 @@ class SampleStats:
 
     def add(self, sample: Sample) -> None:
         """Count one published sample."""
-        from wsmonitor.probes.handshake import HandshakeSample
-        from wsmonitor.probes.logs import LogsSample
+        from wsmonitor.samples_ws import HandshakeSample
+        from wsmonitor.log_samples import LogsSample
 
         with self._lock:
             if probe_succeeded(sample):

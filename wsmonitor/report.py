@@ -13,7 +13,7 @@ from wsmonitor.checks import FAIL, CheckResult, Diagnosis, command_rate
 from wsmonitor.checks_browser import browser_markdown, browser_report
 from wsmonitor.checks_delivery import channel_layer_report, timing_lines
 from wsmonitor.plans import Plan
-from wsmonitor.probes.redis import SECONDS_PER_DAY
+from wsmonitor.samples import SECONDS_PER_DAY
 from wsmonitor.samples import MIN_SAMPLES, RedisSample, Sample
 from wsmonitor.secrets import redact, redact_obj
 from wsmonitor.verdict import Verdict
@@ -97,7 +97,7 @@ def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str,
     """The newest result of each handshake variant, in SPEC's shape (and more); the
     ``token+origin`` entry carries the held socket's figures (hold, ping, notifications)."""
     from wsmonitor.checks_ws import attempts, held_samples
-    from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS
+    from wsmonitor.samples_ws import PRIMARY_VARIANT, VARIANTS
 
     held = [s for s in attempts(held_samples(history)) if not s.interim]
     out = []
@@ -128,7 +128,7 @@ def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str,
 
 def http_entry(samples: Sequence[Sample]) -> dict[str, Any] | None:
     """One HTTP endpoint's newest result: ``{"status": 200, "ok": true, …}``."""
-    from wsmonitor.probes.http import HttpSample
+    from wsmonitor.samples_http import HttpSample
 
     if not samples or not isinstance(samples[-1], HttpSample):
         return None

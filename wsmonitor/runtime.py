@@ -154,7 +154,7 @@ def _delivery_wired(facts: Any, engine: Engine | None) -> Any:
     delivery hook though the settings would wire one (the demo's plain layer)."""
     if engine is None or facts.delivery is not None:
         return facts
-    from wsmonitor.probes.handshake import HOLD_PROBE
+    from wsmonitor.samples_ws import HOLD_PROBE
 
     held = engine.probes.get(HOLD_PROBE)
     if held is None or not hasattr(held, "on_open") or held.on_open is not None:
