@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wsmonitor.checks import STATUSES
+from wsmonitor.rules.base import STATUSES
 from wsmonitor.samples import RedisSample, Sample
 from wsmonitor.secrets import redact
 
@@ -213,7 +213,7 @@ def target_series(run: Any) -> Iterator[Series]:
 
 def verdict_series(run: Any) -> Iterator[Series]:
     """``wsmonitor_check_status`` and ``wsmonitor_diagnosis_info`` of one target."""
-    from wsmonitor.diagnosis import LAYERS
+    from wsmonitor.rules.diagnosis import LAYERS
 
     t = ("target", redact(run.name))
     verdict = run.verdict

@@ -89,7 +89,7 @@ class HttpSample(Sample):
     layer_error: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     """Response headers as (name, value) pairs, redacted and bounded (no cookie values): what
-    tells the front that answered (`wsmonitor.platform`)."""
+    tells the front that answered (`wsmonitor.rules.platform`)."""
 
     def __post_init__(self) -> None:
         if self.summary and not isinstance(self.summary[0], tuple):

@@ -14,7 +14,7 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from wsmonitor.checks import FAIL, CheckResult
+from wsmonitor.rules.base import FAIL, CheckResult
 from wsmonitor.config import Settings
 from wsmonitor.engine import Engine
 from wsmonitor.samples_ws import HOLD_PROBE, PRIMARY_VARIANT

@@ -17,8 +17,8 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Static
 
-from wsmonitor.checks_ws import attempts
-from wsmonitor.platform import platform_of
+from wsmonitor.rules.websocket import attempts
+from wsmonitor.rules.platform import platform_of
 from wsmonitor.samples_ws import HOLD_PROBE, PRIMARY_VARIANT, VARIANTS, HandshakeSample
 from wsmonitor.samples_http import HttpSample
 from wsmonitor.samples import Sample

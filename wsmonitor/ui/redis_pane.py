@@ -11,7 +11,8 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Sparkline, Static
 
-from wsmonitor.checks import command_rate, failing_streak
+from wsmonitor.rules.base import failing_streak
+from wsmonitor.rules.redis import command_rate
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
 from wsmonitor.samples import SECONDS_PER_DAY
 from wsmonitor.samples import RedisSample
