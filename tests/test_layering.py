@@ -19,8 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import wsmonitor
 
 PACKAGE_DIR = Path(wsmonitor.__file__).resolve().parent
@@ -168,7 +166,6 @@ def test_probes_import_no_rules_ui_or_demo() -> None:
     assert not bad, bad
 
 
-@pytest.mark.xfail(strict=True, reason="rules and cli/serve circles: removed by the following commits")
 def test_no_import_cycle() -> None:
     cycles = _sccs(_graph())
     assert not cycles, "import cycles (strongly connected components): " + "; ".join(
