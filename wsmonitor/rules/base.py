@@ -119,7 +119,7 @@ class CheckContext:
     extra: Mapping[str, object] = field(default_factory=dict)
 
 
-def _not_probed(cid: str, ctx: CheckContext) -> CheckResult:
+def not_probed(cid: str, ctx: CheckContext) -> CheckResult:
     needs = {
         "consumer-errors": (ctx.logs_configured, "--log-group, --apprunner-service or --log-file"),
     }.get(cid, (ctx.url_configured, "--url"))
@@ -134,7 +134,7 @@ def stale_limit(ctx: CheckContext, probe: str) -> float:
     return ctx.stale_by_probe.get(probe, ctx.stale_after)
 
 
-def _stale(sample: Sample, ctx: CheckContext, now: float) -> bool:
+def is_stale(sample: Sample, ctx: CheckContext, now: float) -> bool:
     return now - sample.at > stale_limit(ctx, sample.probe)
 
 

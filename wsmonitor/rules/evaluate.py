@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from wsmonitor.rules.base import CHECKS, SKIPPED, WRITING_CHECKS, CheckContext, CheckResult, \
-    _not_probed
+    not_probed
 from wsmonitor.rules.browser import browser_websocket
 from wsmonitor.rules.delivery import delivery_checks
 from wsmonitor.rules.logs import consumer_errors, ended_categories, recent_error_times
@@ -49,5 +49,5 @@ def evaluate(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
         elif ctx.kiosk and cid in WRITING_CHECKS:
             out.append(CheckResult(cid, SKIPPED, "writes to Redis: not run in kiosk mode"))
         else:
-            out.append(_not_probed(cid, ctx))
+            out.append(not_probed(cid, ctx))
     return out

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from wsmonitor.log_samples import LogEvent, LogsSample
-from wsmonitor.rules.base import FAIL, PASS, UNKNOWN, WARN, CheckContext, CheckResult, _stale, \
+from wsmonitor.rules.base import FAIL, PASS, UNKNOWN, WARN, CheckContext, CheckResult, is_stale, \
     sample_age, stale_result
 from wsmonitor.samples import Sample
 
@@ -47,7 +47,7 @@ def consumer_errors(ctx: CheckContext, logs: Sequence[Sample], now: float,
     if not samples:
         return CheckResult(cid, UNKNOWN, "waiting for the first read of the logs")
     last = samples[-1]
-    if _stale(last, ctx, now):
+    if is_stale(last, ctx, now):
         return stale_result(cid, last, now)
     counts = {k: v for k, v in last.by_category.items() if v}
     window = _span(last.window_seconds) if last.window_seconds else "the window"

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
 from wsmonitor.rules.base import FAIL, PASS, REMEDIES, SKIPPED, UNKNOWN, WARN, WARN_RATIO, \
-    CheckContext, CheckResult, _stale, failing_streak, sample_age, stale_result
+    CheckContext, CheckResult, failing_streak, is_stale, sample_age, stale_result
 from wsmonitor.samples import SECONDS_PER_DAY, RedisSample, Sample
 
 
@@ -21,7 +21,7 @@ def _service_view(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
         return None, "from the service: /api/redis-health/ " + (
             "not probed yet" if ctx.http_configured else "not configured (give --url)")
     last = samples[-1]
-    if _stale(last, ctx, now):
+    if is_stale(last, ctx, now):
         return None, f"from the service: /api/redis-health/ last answered {sample_age(last, now)}"
     status = getattr(last, "status", None)
     healthy = getattr(last, "healthy", None)
@@ -42,7 +42,7 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
     service_ok, service_ev = _service_view(ctx, history or {}, now)
     if service_ok is False:
         here = ""
-        if redis and redis[-1].ok and not _stale(redis[-1], ctx, now):
+        if redis and redis[-1].ok and not is_stale(redis[-1], ctx, now):
             here = " (reachable from here: the service's network path or REDIS_URL differs)"
         return CheckResult(
             cid, FAIL, f"the service cannot reach Redis{here}",
@@ -62,7 +62,7 @@ def redis_reachable(ctx: CheckContext, redis: Sequence[RedisSample],
     if not redis:
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
     last = redis[-1]
-    if _stale(last, ctx, now):
+    if is_stale(last, ctx, now):
         return stale_result(cid, last, now)
     failing = [s for s in redis[-10:] if not s.ok]
     if last.ok:
@@ -122,7 +122,7 @@ def redis_connections(ctx: CheckContext, redis: Sequence[RedisSample],
     if not redis:
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
     last = redis[-1]
-    if _stale(last, ctx, now):
+    if is_stale(last, ctx, now):
         return stale_result(cid, last, now)
     if last.error_kind in ("max-clients", "plan-connections"):
         return CheckResult(cid, FAIL, "connection cap reached: new connections are refused",
@@ -203,7 +203,7 @@ def redis_commands(ctx: CheckContext, redis: Sequence[RedisSample], now: float) 
     if not redis:
         return CheckResult(cid, UNKNOWN, "waiting for the first Redis sample")
     last = redis[-1]
-    if _stale(last, ctx, now):
+    if is_stale(last, ctx, now):
         return stale_result(cid, last, now)
     plan = ctx.plan
     if last.error_kind == "plan-quota":
