@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fronts.servers import AsgiProcess, EnvoyLike, FrontProcess  # noqa: E402
 from tests.handshake.processes import SECRET_KEY, RedisProcess, free_port, \
     setup_target_db  # noqa: E402
-from wsmonitor.platform import idle_cut, quiet_hold_options  # noqa: E402
+from wsmonitor.rules.platform import idle_cut, quiet_hold_options
 from wsmonitor.probes.handshake import probe_handshake  # noqa: E402
 from wsmonitor.tokens import mint_access_token  # noqa: E402
 

@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import process_figures, table  # noqa: E402
 
-from wsmonitor.checks import FAIL  # noqa: E402
+from wsmonitor.rules.base import FAIL
 from wsmonitor.demo.faults import FAULTS, Fault  # noqa: E402
 from wsmonitor.demo.stack import DemoStack  # noqa: E402
-from wsmonitor.diagnosis import CHECK_PROBES  # noqa: E402
+from wsmonitor.rules.diagnosis import CHECK_PROBES
 from wsmonitor.runtime import check_context, judge  # noqa: E402
 from wsmonitor.ui.app import KioskApp, create_app  # noqa: E402
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.app import App, ComposeResult
 
-from wsmonitor.checks import Diagnosis
+from wsmonitor.rules.base import Diagnosis
 from wsmonitor.ui.banner import VerdictBanner, big_text
 
 T = 1767225600.0

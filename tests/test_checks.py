@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from wsmonitor.checks import (CHECK_IDS, CheckContext, diagnose, ended_categories, evaluate,
-                              log_categories, recent_error_times)
+from wsmonitor.rules.base import CHECK_IDS, CheckContext
+from wsmonitor.rules.diagnosis import diagnose
+from wsmonitor.rules.evaluate import evaluate
+from wsmonitor.rules.logs import ended_categories, log_categories, recent_error_times
 from wsmonitor.plans import load_plans
 from wsmonitor.redis_url import lint_redis_url
 from wsmonitor.samples import LatencyStats, RedisSample

@@ -133,9 +133,9 @@ async def test_no_secret_on_screen_in_any_mode_or_theme(modes_target: Target,
         settings = settings_for(modes_target, tmp_path, token, kiosk=kiosk,
                                 record=None if kiosk else str(record))
         engine = build_engine(settings)
-        from wsmonitor.cli import _recorder
+        from wsmonitor.apprun import make_recorder
 
-        recorder = _recorder(settings, engine)
+        recorder = make_recorder(settings, engine)
         app = create_app(settings, engine)
         assert isinstance(app, KioskApp) is kiosk
         async with app.run_test(size=SIZE) as pilot:

@@ -28,7 +28,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import wsmonitor
-from wsmonitor.checks import CheckContext, TokenFacts
+from wsmonitor.rules.base import CheckContext, TokenFacts
 from wsmonitor.log_samples import LogEvent, LogsSample
 from wsmonitor.log_rules import default_rules
 from wsmonitor.plans import load_plans

@@ -224,7 +224,7 @@ async def test_nothing_essential_is_cut(tmp_path: Path, size: tuple[int, int],
     """From 80x24 to 200x60, with all four panes: the verdict and what to do first, every
     check, every handshake variant with its outcome, Redis's state and the log counts are on
     the screen — not scrolled away, not cut off."""
-    from wsmonitor.checks import CHECKS
+    from wsmonitor.rules.base import CHECKS
 
     app, settle = replay_app(write_recording(tmp_path / "down.jsonl", redis_down_from=6),
                              "dark", kiosk=kiosk)

@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from wsmonitor import __version__
+# Shared with wsmonitor.serve (its app subprocess): kept under the names cli has always used.
+from wsmonitor.apprun import EXIT_USAGE, UsageError, run_app
+from wsmonitor.apprun import fail as _fail
+from wsmonitor.apprun import make_recorder as _recorder
 
 COMMANDS = ("dashboard", "check", "demo", "replay", "token", "serve", "watch")
 SECTIONS = ("redis", "handshake", "logs", "http", "browser")
 """What ``check --only`` accepts."""
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad input: one line, exit 2."""
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -312,14 +312,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
-def _fail(message: str) -> int:
-    from wsmonitor.secrets import redact
-
-    line = redact(message).replace("\n", " ").strip()
-    print(f"wsmonitor: error: {line}", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def _load(ns: argparse.Namespace) -> Any:
     """The settings of the one target a screen shows."""
     targets = _load_targets(ns)
@@ -607,38 +599,6 @@ def _dashboard_tabs(targets: Any) -> int:
     finally:
         for recorder in recorders:
             recorder.close()
-
-
-def run_app(app: Any, recorder: Any = None, on_start: Any = None) -> int:
-    """Run a dashboard app until it quits, closing the recorder after; its exit status.
-
-    Args:
-        app: The Textual app.
-        recorder: A `wsmonitor.recorder.Recorder` subscribed to the app's engine, or None.
-        on_start: Called with the app just before it runs (the serve watchdog uses it).
-    """
-    if on_start is not None:
-        on_start(app)
-    try:
-        app.run()
-    finally:
-        if recorder is not None:
-            recorder.close()
-    return app.return_code or 0
-
-
-def _recorder(settings: Any, engine: Any) -> Any:
-    if not settings.record:
-        return None
-    from wsmonitor.recorder import Recorder, RecordError, recording_header
-
-    try:
-        recorder = Recorder(settings.record, recording_header(settings, engine))
-    except RecordError as exc:
-        raise UsageError(str(exc)) from None
-    engine.subscribe(recorder)
-    return recorder
-
 
 
 def cmd_replay(ns: argparse.Namespace) -> int:

@@ -82,7 +82,7 @@ class LogsSample(Sample):
     watching_since: float = 0.0
     """When the probe started watching (its first read, epoch seconds; 0 when unknown, as in
     older recordings). Events logged before it were history when wsmonitor started: the rules
-    judge them apart (`wsmonitor.checks.ended_categories`)."""
+    judge them apart (`wsmonitor.rules.logs.ended_categories`)."""
     events_omitted: int = 0
     """New events this run not carried in `events` (over the per-sample cap)."""
     dropped_total: int = 0

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wsmonitor.checks import STATUSES
+from wsmonitor.rules.base import STATUSES
 from wsmonitor.samples import RedisSample, Sample
 from wsmonitor.secrets import redact
 
@@ -95,8 +95,8 @@ class SampleStats:
 
     def add(self, sample: Sample) -> None:
         """Count one published sample."""
-        from wsmonitor.probes.handshake import HandshakeSample
-        from wsmonitor.probes.logs import LogsSample
+        from wsmonitor.samples_ws import HandshakeSample
+        from wsmonitor.log_samples import LogsSample
 
         with self._lock:
             if probe_succeeded(sample):
@@ -213,7 +213,7 @@ def target_series(run: Any) -> Iterator[Series]:
 
 def verdict_series(run: Any) -> Iterator[Series]:
     """``wsmonitor_check_status`` and ``wsmonitor_diagnosis_info`` of one target."""
-    from wsmonitor.diagnosis import LAYERS
+    from wsmonitor.rules.diagnosis import LAYERS
 
     t = ("target", redact(run.name))
     verdict = run.verdict

@@ -12,12 +12,13 @@ from wsmonitor.engine import Engine
 from wsmonitor.recorder import HEADER_TYPE
 from wsmonitor.samples import Sample, sample_from_dict
 
-# Importing the probe modules registers their sample types for `sample_from_dict`.
-import wsmonitor.probes.channel_layer  # noqa: E402,F401  isort: skip
-import wsmonitor.probes.handshake  # noqa: E402,F401  isort: skip
-import wsmonitor.probes.http  # noqa: E402,F401  isort: skip
+# Importing the sample modules registers their sample types for `sample_from_dict` (no probe
+# module needed: a replay runs no probe).
 import wsmonitor.log_samples  # noqa: E402,F401  isort: skip
 import wsmonitor.samples_browser  # noqa: E402,F401  isort: skip
+import wsmonitor.samples_http  # noqa: E402,F401  isort: skip
+import wsmonitor.samples_layer  # noqa: E402,F401  isort: skip
+import wsmonitor.samples_ws  # noqa: E402,F401  isort: skip
 
 MAX_GAP = 60.0
 """Longest wait between two replayed samples, seconds of replay time (gaps are compressed)."""

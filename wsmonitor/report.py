@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from wsmonitor import __version__
-from wsmonitor.checks import FAIL, CheckResult, Diagnosis, command_rate
-from wsmonitor.checks_browser import browser_markdown, browser_report
-from wsmonitor.checks_delivery import channel_layer_report, timing_lines
+from wsmonitor.rules.base import FAIL, CheckResult, Diagnosis
+from wsmonitor.rules.redis import command_rate
+from wsmonitor.rules.browser import browser_markdown, browser_report
+from wsmonitor.rules.delivery import channel_layer_report, timing_lines
 from wsmonitor.plans import Plan
-from wsmonitor.probes.redis import SECONDS_PER_DAY
+from wsmonitor.samples import SECONDS_PER_DAY
 from wsmonitor.samples import MIN_SAMPLES, RedisSample, Sample
 from wsmonitor.secrets import redact, redact_obj
 from wsmonitor.verdict import Verdict
@@ -96,8 +97,8 @@ def redis_section(history: Sequence[Sample], plan: Plan) -> dict[str, Any] | Non
 def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str, Any]]:
     """The newest result of each handshake variant, in SPEC's shape (and more); the
     ``token+origin`` entry carries the held socket's figures (hold, ping, notifications)."""
-    from wsmonitor.checks_ws import attempts, held_samples
-    from wsmonitor.probes.handshake import PRIMARY_VARIANT, VARIANTS
+    from wsmonitor.rules.websocket import attempts, held_samples
+    from wsmonitor.samples_ws import PRIMARY_VARIANT, VARIANTS
 
     held = [s for s in attempts(held_samples(history)) if not s.interim]
     out = []
@@ -128,7 +129,7 @@ def handshake_section(history: Mapping[str, Sequence[Sample]]) -> list[dict[str,
 
 def http_entry(samples: Sequence[Sample]) -> dict[str, Any] | None:
     """One HTTP endpoint's newest result: ``{"status": 200, "ok": true, …}``."""
-    from wsmonitor.probes.http import HttpSample
+    from wsmonitor.samples_http import HttpSample
 
     if not samples or not isinstance(samples[-1], HttpSample):
         return None
@@ -180,7 +181,7 @@ def platform_section(run: CheckRun) -> dict[str, Any]:
     """The ``probes.platform`` object: the front, the app server, what decided."""
     from urllib.parse import urlsplit
 
-    from wsmonitor.platform import platform_of
+    from wsmonitor.rules.platform import platform_of
 
     try:
         host = urlsplit(run.target.get("url") or "").hostname

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wsmonitor.checks import CheckContext, CheckResult, Diagnosis, TokenFacts, diagnose, \
-    evaluate
+from wsmonitor.rules.base import CheckContext, CheckResult, Diagnosis, TokenFacts
+from wsmonitor.rules.diagnosis import diagnose
+from wsmonitor.rules.evaluate import evaluate
 from wsmonitor.config import Settings
 from wsmonitor.engine import Engine, Probe
 from wsmonitor.redis_url import lint_redis_url
@@ -154,7 +155,7 @@ def _delivery_wired(facts: Any, engine: Engine | None) -> Any:
     delivery hook though the settings would wire one (the demo's plain layer)."""
     if engine is None or facts.delivery is not None:
         return facts
-    from wsmonitor.probes.handshake import HOLD_PROBE
+    from wsmonitor.samples_ws import HOLD_PROBE
 
     held = engine.probes.get(HOLD_PROBE)
     if held is None or not hasattr(held, "on_open") or held.on_open is not None:
@@ -208,14 +209,14 @@ def judge(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     """Checks and the diagnosis above them."""
     import time as _time
 
-    from wsmonitor.checks_ws import diagnosis_variants, is_app_runner, service_failing
+    from wsmonitor.rules.websocket import diagnosis_variants, is_app_runner, service_failing
 
     now = _time.time() if now is None else now
     results = evaluate(ctx, history, now)
     variants = diagnosis_variants(ctx, history, now)
-    from wsmonitor.checks import ended_categories, log_categories, recent_error_times
-    from wsmonitor.diagnosis import signals
-    from wsmonitor.platform import platform_of
+    from wsmonitor.rules.logs import ended_categories, log_categories, recent_error_times
+    from wsmonitor.rules.diagnosis import signals
+    from wsmonitor.rules.platform import platform_of
 
     logs = history.get("logs", ())
     ended = ended_categories({r.id: r for r in results}, recent_error_times(logs, now),

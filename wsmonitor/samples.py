@@ -72,6 +72,30 @@ class LatencyStats:
         return f"{value:.{digits}f}"
 
 
+SECONDS_PER_DAY = 86_400
+"""For quota arithmetic (commands per day)."""
+
+REDIS_ERROR_TEXT = {
+    "refused": "connection refused: nothing listens on that host and port",
+    "dns": "the host name does not resolve",
+    "timeout": "no answer in time (a rediss:// URL to a plain port also does this)",
+    "tls-verify": "TLS certificate verification failed",
+    "tls": "TLS handshake failed",
+    "reset": "the server reset the connection (redis:// to a TLS-only port does this)",
+    "auth-wrong-password": "wrong password (or user disabled)",
+    "auth-no-password": "the server requires a password and none was given",
+    "auth-unexpected": "a password was given but the server has none set (wrong server?)",
+    "max-clients": "the server is at its connection cap (maxclients): new connections refused",
+    "plan-connections": "the plan's concurrent connection limit is reached",
+    "plan-quota": "the plan's command quota is exhausted",
+    "acl-denied": "the ACL user may not run a command the probe needs",
+    "closed": "the server closed the connection",
+    "error": "Redis error",
+}
+"""The Redis probe's error kinds, one line each, for panes and reports (re-exported as
+`wsmonitor.probes.redis.ERROR_TEXT`, which classifies)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RedisSample(Sample):
     """One run of the Redis probe: a PING burst and, when allowed, an INFO."""

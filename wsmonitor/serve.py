@@ -225,7 +225,8 @@ def serve(settings: Settings, *, host: str = DEFAULT_HOST, port: int = DEFAULT_P
 
 def app_main() -> int:
     """The app subprocess textual-serve starts per browser connection."""
-    from wsmonitor.cli import UsageError, _fail, _recorder, run_app
+    from wsmonitor.apprun import UsageError, make_recorder, run_app
+    from wsmonitor.apprun import fail as _fail
     from wsmonitor.config import ConfigError
 
     text = os.environ.pop(SETTINGS_ENV, None)
@@ -238,7 +239,7 @@ def app_main() -> int:
         from wsmonitor.ui.app import create_app
 
         engine = build_engine(settings)
-        recorder = _recorder(settings, engine)
+        recorder = make_recorder(settings, engine)
     except (ConfigError, UsageError) as exc:
         return _fail(str(exc))
     parent = os.getppid()

@@ -5,7 +5,7 @@ change of evidence (a burst of samples is coalesced into one judgement) and hand
 immutable `Verdict` to every subscriber: the screen, ``check``, ``watch``, the recorder, exports
 and the metrics exporter. Nothing downstream judges again.
 
-The banner's hysteresis lives here too (`wsmonitor.diagnosis.VerdictTracker`), so whether the
+The banner's hysteresis lives here too (`wsmonitor.rules.diagnosis.VerdictTracker`), so whether the
 verdict is confirmed, and since when, is settled once for every view. The shown layer is always
 the rules' layer on the evidence now: a new one is shown at once as a candidate
 (``confirmed=False``) until the evidence confirms it, never hidden behind an older, greener
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from wsmonitor.checks import FAIL, CheckContext, CheckResult, Diagnosis
-from wsmonitor.diagnosis import VerdictTracker, streaks
+from wsmonitor.rules.base import FAIL, CheckContext, CheckResult, Diagnosis
+from wsmonitor.rules.diagnosis import VerdictTracker, streaks
 from wsmonitor.runtime import check_context, judge
 from wsmonitor.samples import Sample
 

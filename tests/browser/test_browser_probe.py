@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from wsmonitor.checks import CheckContext
-from wsmonitor.checks_browser import browser_websocket
+from wsmonitor.rules.base import CheckContext
+from wsmonitor.rules.browser import browser_websocket
 from wsmonitor.plans import load_plans
 from wsmonitor.probes.browser import BrowserProbe
 from wsmonitor.probes.chromium import group_members

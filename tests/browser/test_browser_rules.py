@@ -3,9 +3,9 @@ the pure helpers the remedies are built from."""
 
 from __future__ import annotations
 
-from wsmonitor.checks import CheckResult
-from wsmonitor.checks_browser import origin_of, secure_url
-from wsmonitor.diagnosis import diagnose
+from wsmonitor.rules.base import CheckResult
+from wsmonitor.rules.browser import origin_of, secure_url
+from wsmonitor.rules.diagnosis import diagnose
 from wsmonitor.probes.browser import classify_message, page_origin
 
 BROWSER_FAIL = CheckResult("browser-websocket", "fail", "the page's Content Security Policy "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsmonitor.checks import CheckContext, TokenFacts
+from wsmonitor.rules.base import CheckContext, TokenFacts
 from wsmonitor.plans import load_plans
 from wsmonitor.probes.handshake import HandshakeSample
 from wsmonitor.probes.http import HttpSample, companion_fields

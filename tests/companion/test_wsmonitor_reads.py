@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.handshake.judging import judged_once
-from wsmonitor.checks_ws import ORIGIN_NOT_ALLOWED
+from wsmonitor.rules.websocket import ORIGIN_NOT_ALLOWED
 
 from .harness import SECRET_KEY, CompanionDaphne, Users
 from .test_redis_down import fragile  # noqa: F401 - the fixture

@@ -14,9 +14,9 @@ import jsonschema
 import pytest
 
 from wsmonitor import __version__
-from wsmonitor.checks import CHECK_IDS, STATUSES
+from wsmonitor.rules.base import CHECK_IDS, STATUSES
 from wsmonitor.config import load_settings
-from wsmonitor.diagnosis import LAYERS
+from wsmonitor.rules.diagnosis import LAYERS
 from wsmonitor.probes.channel_layer import ChannelLayerSample
 from wsmonitor.probes.handshake import CLASSIFICATIONS, VARIANTS, HandshakeSample, PhaseTimings
 from wsmonitor.probes.http import HttpSample

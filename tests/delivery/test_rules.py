@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsmonitor.checks import CheckContext, evaluate
-from wsmonitor.checks_delivery import channel_layer_report, round_trip_layer, timing_lines
+from wsmonitor.rules.base import CheckContext
+from wsmonitor.rules.evaluate import evaluate
+from wsmonitor.rules.delivery import channel_layer_report, round_trip_layer, timing_lines
 from wsmonitor.config import load_settings
 from wsmonitor.plans import load_plans
 from wsmonitor.probes.channel_layer import EXTRA_HINT, ChannelLayerFacts, ChannelLayerSample, \

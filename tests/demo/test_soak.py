@@ -14,9 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-from wsmonitor.checks import FAIL
+from wsmonitor.rules.base import FAIL
 from wsmonitor.demo.faults import FAULTS
-from wsmonitor.diagnosis import CHECK_PROBES
+from wsmonitor.rules.diagnosis import CHECK_PROBES
 from wsmonitor.runtime import check_context, judge
 
 from .conftest import start

@@ -12,7 +12,7 @@ import pytest
 
 from tests.handshake.judging import HOLD
 from wsmonitor.config import load_settings
-from wsmonitor.platform import platform_of
+from wsmonitor.rules.platform import platform_of
 from wsmonitor.runtime import build_engine, check_context, judge
 
 from tests.handshake.conftest import target_db, target_workdir  # noqa: F401

@@ -128,7 +128,7 @@ async def test_envoy_upgrades_alone_are_likely_platform(app: App, fronts: list) 
 
 async def test_a_quiet_hold_measures_how_long_a_quiet_socket_lives(app: App, fronts: list,
                                                                    tmp_path: Path) -> None:
-    from wsmonitor.platform import fingerprint, idle_cut, quiet_hold_options
+    from wsmonitor.rules.platform import fingerprint, idle_cut, quiet_hold_options
     from wsmonitor.probes.handshake import probe_handshake
     from wsmonitor.tokens import mint_access_token
 

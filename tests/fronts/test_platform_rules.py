@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from wsmonitor.checks import CheckResult
-from wsmonitor.diagnosis import diagnose
-from wsmonitor.platform import FRONTS, fingerprint, front_verdict, idle_cut, load_fronts, \
-    made_by_front, Answer
+from wsmonitor.rules.base import CheckResult
+from wsmonitor.rules.diagnosis import diagnose
+from wsmonitor.rules.platform import FRONTS, Answer, fingerprint, front_verdict, idle_cut, \
+    load_fronts, made_by_front
 from wsmonitor.probes.handshake import HandshakeSample
 from wsmonitor.probes.http import HttpSample
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from wsmonitor.checks_delivery import delivery_latency_ms, hook_outcome
+from wsmonitor.rules.delivery import delivery_latency_ms, hook_outcome
 from wsmonitor.probes.handshake import HOLD_PROBE
 
 from ..delivery.helpers import run_wsmonitor, statuses, validate_report

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from wsmonitor.checks_delivery import delivery_latency_ms, hook_outcome
+from wsmonitor.rules.delivery import delivery_latency_ms, hook_outcome
 from wsmonitor.config import load_settings
 from wsmonitor.probes.channel_layer import PROBE_MESSAGE_TYPE, ChannelLayerSample
 from wsmonitor.probes.handshake import HOLD_PROBE, HandshakeSample

@@ -6,8 +6,8 @@ one odd sample in a stable fault)."""
 
 from __future__ import annotations
 
-from wsmonitor.checks import CheckContext, CheckResult, Diagnosis, TokenFacts
-from wsmonitor.diagnosis import LAYERS, VerdictTracker, diagnose, signals, streaks
+from wsmonitor.rules.base import CheckContext, CheckResult, Diagnosis, TokenFacts
+from wsmonitor.rules.diagnosis import LAYERS, VerdictTracker, diagnose, signals, streaks
 from wsmonitor.plans import load_plans
 from wsmonitor.probes.handshake import HandshakeSample
 from wsmonitor.probes.http import HttpSample
@@ -259,8 +259,8 @@ def test_streaks_decide_however_seldom_the_banner_is_judged() -> None:
 
 
 def test_service_diagnostics_lagging_just_after_redis_returns_is_the_recovery() -> None:
-    from wsmonitor.checks import CheckResult
-    from wsmonitor.diagnosis import Signals, diagnose
+    from wsmonitor.rules.base import CheckResult
+    from wsmonitor.rules.diagnosis import Signals, diagnose
 
     results = [CheckResult("redis-reachable", "pass", "reachable"),
                CheckResult("handshake-101", "pass", "101"),
@@ -275,8 +275,8 @@ def test_service_diagnostics_lagging_just_after_redis_returns_is_the_recovery() 
 
 
 def test_service_view_lagging_after_redis_returned_here_is_the_recovery() -> None:
-    from wsmonitor.checks import CheckResult
-    from wsmonitor.diagnosis import Signals, diagnose
+    from wsmonitor.rules.base import CheckResult
+    from wsmonitor.rules.diagnosis import Signals, diagnose
 
     results = [CheckResult("redis-reachable", "fail", "the service cannot reach Redis "
                            "(reachable from here: …)"),

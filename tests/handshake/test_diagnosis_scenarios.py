@@ -18,9 +18,9 @@ import httpx
 import pytest
 import websockets
 
-from wsmonitor.checks import CheckResult, Diagnosis
+from wsmonitor.rules.base import CheckResult, Diagnosis
 from wsmonitor.config import load_settings
-from wsmonitor.diagnosis import VerdictTracker, streaks
+from wsmonitor.rules.diagnosis import VerdictTracker, streaks
 from wsmonitor.runtime import build_engine, check_context, judge
 
 from .processes import DaphneProcess, Target

@@ -177,8 +177,8 @@ async def test_engine_runs_variant_probes_and_replays(target: Target, tmp_path) 
 
 async def test_held_socket_is_published_at_the_101_then_at_the_end_of_the_hold(
         target: Target, tmp_path) -> None:
-    from wsmonitor.checks import CheckContext
-    from wsmonitor.checks_ws import attempts, websocket_checks
+    from wsmonitor.rules.base import CheckContext
+    from wsmonitor.rules.websocket import attempts, websocket_checks
     from wsmonitor.plans import load_plans
 
     settings = settings_for(target, tmp_path, jwt_secret=target.secret_key,

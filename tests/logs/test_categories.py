@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from wsmonitor.checks import (FAIL, PASS, WARN, CheckContext, ended_categories, evaluate,
-                              log_categories, recent_error_times)
+from wsmonitor.rules.base import FAIL, PASS, WARN, CheckContext
+from wsmonitor.rules.evaluate import evaluate
+from wsmonitor.rules.logs import ended_categories, log_categories, recent_error_times
 from wsmonitor.log_samples import LogsSample
 from wsmonitor.plans import load_plans
 from wsmonitor.probes.logs import FileSource, LogsProbe

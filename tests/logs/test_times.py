@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from wsmonitor.checks import FAIL, consumer_errors
+from wsmonitor.rules.base import FAIL
+from wsmonitor.rules.logs import consumer_errors
 from wsmonitor.config import load_settings
 from wsmonitor.log_samples import LogEvent, LogsSample
 from wsmonitor.probes.logs import CloudWatchSource, CommandSource, FileSource, LogsProbe

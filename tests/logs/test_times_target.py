@@ -19,7 +19,8 @@ import pytest
 import websockets
 
 from tests.handshake.processes import DaphneProcess, RedisProcess, Target, setup_target_db
-from wsmonitor.checks import FAIL, consumer_errors
+from wsmonitor.rules.base import FAIL
+from wsmonitor.rules.logs import consumer_errors
 from wsmonitor.config import load_settings
 from wsmonitor.log_samples import LogsSample
 from wsmonitor.probes.logs import FileSource, LogsProbe

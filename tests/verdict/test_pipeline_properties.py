@@ -13,7 +13,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wsmonitor.checks import FAIL
+from wsmonitor.rules.base import FAIL
 from wsmonitor.config import load_settings
 from wsmonitor.probes.handshake import CLASSIFICATIONS, HOLD_PROBE, VARIANTS, HandshakeSample
 from wsmonitor.probes.http import HttpSample

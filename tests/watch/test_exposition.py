@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from wsmonitor.checks import CheckResult, Diagnosis
+from wsmonitor.rules.base import CheckResult, Diagnosis
 from wsmonitor.config import load_settings
 from wsmonitor.engine import Engine
 from wsmonitor.metrics import MAX_LOG_CATEGORIES, Exposition, SampleStats, WatchCollector

@@ -181,7 +181,7 @@ class RoundTrip:
 
 
 def _redis_text(kind: str | None) -> str:
-    from wsmonitor.probes.redis import ERROR_TEXT
+    from wsmonitor.samples import REDIS_ERROR_TEXT as ERROR_TEXT
 
     return ERROR_TEXT.get(kind or "", "channel layer error")
 

@@ -1,6 +1,6 @@
 """Response headers as the probes keep them: bounded, redacted, no cookie or credential value.
 
-Kept so the platform rules (`wsmonitor.platform`) can tell which front answered — ``server``,
+Kept so the platform rules (`wsmonitor.rules.platform`) can tell which front answered — ``server``,
 ``via``, ``x-envoy-*``, ``x-amz-*``, ``cf-ray`` — and an ALB's ``AWSALB`` cookie by its name.
 """
 

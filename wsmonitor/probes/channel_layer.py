@@ -20,31 +20,18 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from wsmonitor.probes.redis import SECONDS_PER_DAY, classify_redis_error
 from wsmonitor.redis_url import parse_redis_url
-from wsmonitor.samples import Sample, register_sample_type
+# The samples and the vocabulary live in wsmonitor.samples_layer; re-exported here.
+from wsmonitor.samples_layer import ERROR_TEXT, EXTRA_HINT, NAME, NOTIFY_EVENT_TYPE, \
+    PROBE_MESSAGE_TYPE, ChannelLayerFacts, ChannelLayerSample
 from wsmonitor.secrets import redact
-
-NAME = "channel-layer"
-"""The probe's name, and the check it feeds."""
-
-EXTRA_HINT = "install wsmonitor[channels]"
-"""What to do when channels_redis is missing."""
-
-NOTIFY_EVENT_TYPE = "notify"
-"""The default ``type`` of the group message (``--notify-type``): Channels dispatches it to the
-consumer's handler method (``notify(self, event)``), which forwards (part of) the event to the
-socket, as the runbook's notification consumer forwards ``event["message"]``."""
 
 FORWARDED_KEYS = ("message", "payload", "data", "notification", "content", "body")
 """Keys of the group message that all carry the probe's notification: whichever one the
 consumer's handler forwards, the socket receives the notification's id."""
-
-PROBE_MESSAGE_TYPE = "wsmonitor.probe"
-"""The ``type`` of the notification the socket should receive (``event["message"]``)."""
 
 ROUND_TRIP_MESSAGE_TYPE = "wsmonitor.round_trip"
 """The ``type`` of the message sent to itself on a fresh channel."""
@@ -84,15 +71,6 @@ pipelined ZREMRANGEBYSCORE and EVAL in group_send."""
 GROUP_NAME = re.compile(r"^[a-zA-Z\d\-_.]+$")
 """What channels accepts as a group name (and shorter than 100 characters)."""
 
-ERROR_TEXT = {
-    "out-of-memory": "Redis is out of memory (used_memory > maxmemory): writes are refused",
-    "lost": "sent, but nothing came back on the channel",
-    "mismatch": "another message came back than the one sent",
-    "channel-full": "the channel is at capacity (ChannelFull)",
-}
-"""Failure kinds of the round trip besides `classify_redis_error`'s."""
-
-
 def classify_error(exc: BaseException) -> tuple[str, str]:
     """(kind, redacted message) of a channel-layer failure: `classify_redis_error`'s kinds,
     and ``out-of-memory`` (channels_redis writes, so an OOM Redis breaks it first)."""
@@ -113,47 +91,6 @@ class NoGroupMembers(Exception):
 
 class DeliveryFailed(Exception):
     """``group_send`` failed; the message starts with the error kind."""
-
-
-@register_sample_type
-@dataclass(frozen=True, slots=True)
-class ChannelLayerSample(Sample):
-    """One send → receive round trip on a fresh channel."""
-
-    server: str = ""
-    """host:port of the first Redis host (never the password)."""
-    tls: bool = False
-    """``rediss://``."""
-    phase: str = "send"
-    """The last phase reached: ``send``, ``receive`` or ``done``."""
-    channel: str | None = None
-    """The fresh channel the message went through."""
-    send_ms: float | None = None
-    """``send()``, connection set-up included on the first run."""
-    receive_ms: float | None = None
-    """``receive()`` of the message just sent."""
-    round_trip_ms: float | None = None
-    """Send and receive together."""
-    delivery_group: str | None = None
-    """The group the held socket's notifications go to (None: delivery is not wired)."""
-    commands: int = 0
-    """Commands this run sent (about)."""
-    own_commands_total: int = 0
-    """Commands the probe and its deliveries have sent since it started (about)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelLayerFacts:
-    """What the checks need to know of the channel-layer wiring (no secrets)."""
-
-    round_trip: str | None = None
-    """Why the round trip is not probed; None when it is."""
-    delivery: str | None = None
-    """Why notification delivery is not probed; None when it is."""
-    group: str | None = None
-    """The probe user's group."""
-    notify_type: str = NOTIFY_EVENT_TYPE
-    """The ``type`` of the delivery's ``group_send`` (``--notify-type``)."""
 
 
 @functools.cache

@@ -22,7 +22,9 @@ from redis.backoff import NoBackoff
 from wsmonitor.probes._errors import exception_chain
 from wsmonitor.plans import Plan
 from wsmonitor.redis_url import parse_redis_url
-from wsmonitor.samples import LatencyStats, RedisSample
+# SECONDS_PER_DAY and ERROR_TEXT live beside RedisSample (the rules read them); re-exported.
+from wsmonitor.samples import REDIS_ERROR_TEXT as ERROR_TEXT
+from wsmonitor.samples import SECONDS_PER_DAY, LatencyStats, RedisSample
 from wsmonitor.secrets import redact
 
 CLIENT_NAME = "wsmonitor"
@@ -33,8 +35,6 @@ MIN_INTERVAL = 2.0
 
 WARMUP_INTERVAL = 10.0
 """Under a budget, the second run comes this soon so a command rate is known early."""
-
-SECONDS_PER_DAY = 86_400
 
 WARMUP_PINGS = 1
 """Untimed PINGs on each fresh connection: the first round trips on a new connection run
@@ -56,26 +56,6 @@ UPSTASH_ERRORS = {
     "max requests limit exceeded": "plan-quota",
 }
 """Upstash's plan-limit error strings (FACTS.md) and the kind each one is."""
-
-ERROR_TEXT = {
-    "refused": "connection refused: nothing listens on that host and port",
-    "dns": "the host name does not resolve",
-    "timeout": "no answer in time (a rediss:// URL to a plain port also does this)",
-    "tls-verify": "TLS certificate verification failed",
-    "tls": "TLS handshake failed",
-    "reset": "the server reset the connection (redis:// to a TLS-only port does this)",
-    "auth-wrong-password": "wrong password (or user disabled)",
-    "auth-no-password": "the server requires a password and none was given",
-    "auth-unexpected": "a password was given but the server has none set (wrong server?)",
-    "max-clients": "the server is at its connection cap (maxclients): new connections refused",
-    "plan-connections": "the plan's concurrent connection limit is reached",
-    "plan-quota": "the plan's command quota is exhausted",
-    "acl-denied": "the ACL user may not run a command the probe needs",
-    "closed": "the server closed the connection",
-    "error": "Redis error",
-}
-"""One line per error kind, for panes and reports."""
-
 
 @dataclass(frozen=True, slots=True)
 class RedisError:

@@ -14,10 +14,10 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from wsmonitor.checks import FAIL, CheckResult
+from wsmonitor.rules.base import FAIL, CheckResult
 from wsmonitor.config import Settings
 from wsmonitor.engine import Engine
-from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT
+from wsmonitor.samples_ws import HOLD_PROBE, PRIMARY_VARIANT
 from wsmonitor.samples import RedisSample, Sample
 from wsmonitor.secrets import redact
 from wsmonitor.theme_files import load_theme

@@ -17,7 +17,7 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
-from wsmonitor.checks import Diagnosis
+from wsmonitor.rules.base import Diagnosis
 from wsmonitor.secrets import redact
 from wsmonitor.ui.format import age_text
 

@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from wsmonitor.checks import CHECKS, CheckResult
+from wsmonitor.rules.base import CHECKS, CheckResult
 from wsmonitor.report import SYMBOLS
 from wsmonitor.ui.format import age_text, coarse_age, set_text
 

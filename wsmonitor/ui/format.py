@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wsmonitor.checks import big
+from wsmonitor.rules.redis import big
 
 __all__ = ["age_text", "bar", "big", "coarse_age", "freshness", "interval_text", "level",
            "set_text"]

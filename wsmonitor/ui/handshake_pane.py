@@ -17,10 +17,10 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Static
 
-from wsmonitor.checks_ws import attempts
-from wsmonitor.platform import platform_of
-from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, VARIANTS, HandshakeSample
-from wsmonitor.probes.http import HttpSample
+from wsmonitor.rules.websocket import attempts
+from wsmonitor.rules.platform import platform_of
+from wsmonitor.samples_ws import HOLD_PROBE, PRIMARY_VARIANT, VARIANTS, HandshakeSample
+from wsmonitor.samples_http import HttpSample
 from wsmonitor.samples import Sample
 from wsmonitor.samples_browser import BrowserSample
 from wsmonitor.ui.format import age_text, freshness, interval_text, set_text

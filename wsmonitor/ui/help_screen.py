@@ -13,7 +13,7 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from wsmonitor.probes.handshake import CLASSIFICATIONS
+from wsmonitor.samples_ws import CLASSIFICATIONS
 from wsmonitor.ui.handshake_pane import LETTER
 
 TEXT_WIDTH = 96

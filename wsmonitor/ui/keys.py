@@ -8,7 +8,7 @@ import os
 from textual.binding import Binding
 from textual.screen import Screen
 
-from wsmonitor.probes.handshake import HandshakeSample
+from wsmonitor.samples_ws import HandshakeSample
 from wsmonitor.samples import Sample
 from wsmonitor.ui.handshake_pane import expected
 

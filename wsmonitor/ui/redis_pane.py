@@ -11,9 +11,10 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Sparkline, Static
 
-from wsmonitor.checks import command_rate, failing_streak
+from wsmonitor.rules.base import failing_streak
+from wsmonitor.rules.redis import command_rate
 from wsmonitor.plans import DAYS_PER_MONTH, Plan
-from wsmonitor.probes.redis import SECONDS_PER_DAY
+from wsmonitor.samples import SECONDS_PER_DAY
 from wsmonitor.samples import RedisSample
 from wsmonitor.ui.format import bar, big, freshness, interval_text, level, set_text
 

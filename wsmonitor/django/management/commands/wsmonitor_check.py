@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckResult
+from wsmonitor.rules.base import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckResult
 from wsmonitor.django import diagnostics as d
 from wsmonitor.origins import origin_allowed, origin_host
 from wsmonitor.secrets import redact, redact_obj
@@ -162,7 +162,7 @@ async def redis_check(timeout: float) -> CheckResult:
         if not ok:
             failed.append(text.split(":", 1)[0])
     if failed:
-        from wsmonitor.checks import REMEDIES
+        from wsmonitor.rules.base import REMEDIES
 
         return CheckResult(cid, FAIL, f"Redis does not answer from here ({', '.join(failed)})",
                            tuple(evidence), REMEDIES.get(failed[0], "See the error."),
@@ -188,7 +188,7 @@ async def channel_layer_check(timeout: float) -> CheckResult:
     if r.ok:
         return CheckResult(cid, PASS, f"send → receive on a fresh channel in "
                            f"{r.round_trip_ms:.1f} ms{where}", evidence, "", r.at)
-    from wsmonitor.checks import REMEDIES
+    from wsmonitor.rules.base import REMEDIES
 
     remedy = REMEDIES.get(r.error_kind or "", "Fix CHANNEL_LAYERS (see the error)." if
                           r.error_kind in ("not-configured", "misconfigured") else

@@ -13,8 +13,9 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
+from wsmonitor.rules.base import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
     sample_age, stale_limit, stale_result
+from wsmonitor.rules.websocket import CLOSE_MEANING
 from wsmonitor.samples import Sample
 from wsmonitor.samples_browser import BrowserSample, BrowserSocket
 
@@ -197,7 +198,6 @@ def browser_websocket(ctx: CheckContext, history: Mapping[str, Sequence[Sample]]
         x = failed[-1]
         if x.status == 101:
             code = x.close_code
-            from wsmonitor.checks_ws import CLOSE_MEANING
 
             meaning = CLOSE_MEANING.get(code or 0, "see stays-open")
             return CheckResult(CID, FAIL, f"the browser's WebSocket opened (101) and closed "

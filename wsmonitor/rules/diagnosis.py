@@ -39,13 +39,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
-    Diagnosis
-from wsmonitor.checks_ws import APP_RUNNER_FACT, HANDSHAKE_REMEDY, PLATFORM_CUT, UNREACHABLE, \
-    UPGRADED
-from wsmonitor.platform import Platform, front_verdict, idle_verdict
-from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, STALL_MIN_S, HandshakeSample
-from wsmonitor.samples import Sample
+from wsmonitor.rules.base import FAIL, PASS, REMEDIES, SKIPPED, UNKNOWN, WARN, CheckContext, \
+    CheckResult, Diagnosis
+from wsmonitor.rules.platform import Platform, front_verdict, idle_verdict
+from wsmonitor.rules.websocket import APP_RUNNER_FACT, HANDSHAKE_REMEDY, PLATFORM_CUT, \
+    UNREACHABLE, UPGRADED, _fresh, diagnosis_variants, held_samples, last_hold, service_origin, \
+    settled
+from wsmonitor.samples import RedisSample, Sample
+from wsmonitor.samples_http import HttpSample
+from wsmonitor.samples_ws import HOLD_PROBE, PRIMARY_VARIANT, STALL_MIN_S, HandshakeSample
 
 LAYERS = ("none", "platform", "proxy", "origin", "auth", "consumer", "channel-layer", "redis",
           "plan-limit", "unknown")
@@ -131,9 +133,6 @@ class Signals:
 def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             now: float) -> Signals:
     """Draw the `Signals` from the engine's history (pure)."""
-    from wsmonitor.checks_ws import _fresh
-    from wsmonitor.probes.http import HttpSample
-    from wsmonitor.samples import RedisSample
 
     views: list[bool] = []
     pending = False
@@ -173,8 +172,6 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
     newest = [views_[-1][1] for views_ in (here, seen) if views_]
     ok_now = bool(newest) and all(newest)
 
-    from wsmonitor.checks_ws import settled
-
     primary = settled(history.get(f"handshake:{PRIMARY_VARIANT}", ()))
     if HOLD_PROBE in history:
         # The held socket is a token+origin attempt too: how a failure began (closed 1011,
@@ -189,7 +186,6 @@ def signals(ctx: CheckContext, history: Mapping[str, Sequence[Sample]],
             if s.classification != primary[-1].classification:
                 onset = s
                 break
-    from wsmonitor.checks_ws import diagnosis_variants, held_samples, last_hold, service_origin
 
     diag = _fresh(history.get("http:ws-diagnostic", ()), ctx, now)
     origin_allowed, _ = service_origin(
@@ -246,8 +242,6 @@ def streaks(history: Mapping[str, Sequence[Sample]]) -> dict[str, tuple[int, flo
     It lets `VerdictTracker` judge from the history itself, so a verdict does not depend on
     how often it is evaluated (a replay at full speed judges a whole fault in one go).
     """
-    from wsmonitor.checks_ws import settled
-
     out: dict[str, tuple[int, float, float]] = {}
     for name, samples in history.items():
         if name.startswith("handshake:") or name == HOLD_PROBE:
@@ -375,7 +369,7 @@ def diagnose(results: Sequence[CheckResult],
         log_categories: Non-zero counts per log category over the logs window.
         signals: What the history adds (how the failure began, the service's view, Redis
             recovering); see `signals`.
-        platform: What answers in front of the app (`wsmonitor.platform`): read first.
+        platform: What answers in front of the app (`wsmonitor.rules.platform`): read first.
     """
     e = _Evidence(results, variants or {}, app_runner, service_down, log_categories or {},
                   signals or Signals(), signals is not None, platform)
@@ -392,14 +386,12 @@ def diagnose(results: Sequence[CheckResult],
 
 def _front(e: _Evidence) -> Diagnosis | None:
     """The front first: App Runner cannot upgrade whatever the status; an error the proxy made
-    itself is the proxy's, never the app's (`wsmonitor.platform.front_verdict`)."""
+    itself is the proxy's, never the app's (`wsmonitor.rules.platform.front_verdict`)."""
     return front_verdict(e.platform, e.p, bool(e.classes & UPGRADED), e.redis_failing)
 
 
 def _plan_limit(e: _Evidence) -> Diagnosis | None:
     """A cap or quota hit now explains every failure above it."""
-    from wsmonitor.checks import REMEDIES
-
     checks: list[str] = []
     what = ""
     kind = e.redis_here_kind if e.redis_here_kind in HARD_LIMIT_KINDS else None

@@ -22,13 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wsmonitor.plans import Figure, _figure
+from wsmonitor.rules.base import Diagnosis
 from wsmonitor.samples import Sample
-
-if TYPE_CHECKING:
-    from wsmonitor.checks import Diagnosis
 
 FRONTS = ("app-runner", "envoy", "alb", "cloudfront", "api-gateway", "cloudflare", "nginx",
           "haproxy", "caddy", "none", "unknown")
@@ -449,8 +447,6 @@ def front_verdict(pf: Platform, primary: Sample | None, upgraded: bool,
         upgraded: Some variant got a 101 (then the front passes upgrades).
         redis_failing: Redis is seen failing too (said, never decisive here).
     """
-    from wsmonitor.checks import Diagnosis
-
     also = " Redis is failing too: see redis-reachable once this is fixed." \
         if redis_failing else ""
     checks = ("platform-websocket", "handshake-101")
@@ -501,8 +497,6 @@ def front_refuses(pf: Platform, upgraded: bool) -> tuple[str, tuple[str, ...], s
 def idle_verdict(pf: Platform, primary: Sample) -> Diagnosis | None:
     """A held socket dropped after a quiet spell: an idle timeout on the path (``proxy``),
     with the time found and the remedy; None when the drop was not an idle cut."""
-    from wsmonitor.checks import Diagnosis
-
     quiet = idle_cut(primary)
     if quiet is None:
         return None

@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from wsmonitor.checks import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
+from wsmonitor.rules.base import FAIL, PASS, SKIPPED, UNKNOWN, WARN, CheckContext, CheckResult, \
     sample_age, stale_limit
-from wsmonitor.platform import app_runner_fix, front_refuses, idle_cut, idle_remedy, \
+from wsmonitor.rules.platform import app_runner_fix, front_refuses, idle_cut, idle_remedy, \
     platform_of
-from wsmonitor.probes.handshake import HOLD_PROBE, MEANING, PRIMARY_VARIANT, VARIANTS, \
-    HandshakeSample
-from wsmonitor.probes.http import HttpSample
 from wsmonitor.samples import Sample
+from wsmonitor.samples_http import HttpSample
+from wsmonitor.samples_ws import HOLD_PROBE, MEANING, PRIMARY_VARIANT, VARIANTS, HandshakeSample
 
 UPGRADED = frozenset({"ok", "closed-after-accept"})
 """The handshake returned 101."""

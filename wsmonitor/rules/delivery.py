@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from wsmonitor.checks import FAIL, PASS, REMEDIES, SKIPPED, UNKNOWN, WARN, CheckContext, \
+from wsmonitor.rules.base import FAIL, PASS, REMEDIES, SKIPPED, UNKNOWN, WARN, CheckContext, \
     CheckResult, failing_streak, sample_age, stale_limit, stale_result
-from wsmonitor.probes.channel_layer import ERROR_TEXT, NAME, NOTIFY_EVENT_TYPE, \
-    PROBE_MESSAGE_TYPE, ChannelLayerFacts
-from wsmonitor.probes.handshake import HOLD_PROBE, PRIMARY_VARIANT, HandshakeSample
-from wsmonitor.probes.redis import ERROR_TEXT as REDIS_ERROR_TEXT
-from wsmonitor.samples import Sample
+from wsmonitor.rules.websocket import UPGRADED, _http, describe
+from wsmonitor.samples import REDIS_ERROR_TEXT, Sample
+from wsmonitor.samples_layer import ERROR_TEXT, NAME, NOTIFY_EVENT_TYPE, PROBE_MESSAGE_TYPE, \
+    ChannelLayerFacts
+from wsmonitor.samples_ws import HOLD_PROBE, PRIMARY_VARIANT, HandshakeSample
 
 PRIMARY = HOLD_PROBE
 """The probe whose held socket receives the notification."""
@@ -156,8 +156,6 @@ def service_round_trip(ctx: CheckContext, history: Mapping[str, Sequence[Sample]
                        now: float) -> Any:
     """The fresh ws-diagnostic sample when it carries the service's own round trip
     (wsmonitor.django), else None."""
-    from wsmonitor.checks_ws import _http
-
     s = _http(ctx, history, "ws-diagnostic", now)
     if s is None or (s.layer_round_trip_ms is None and not s.layer_error_kind):
         return None
@@ -292,8 +290,6 @@ def notify_type_remedy(notify_type: str) -> str:
 def notification_delivery(ctx: CheckContext, facts: ChannelLayerFacts,
                           history: Mapping[str, Sequence[Sample]], now: float) -> CheckResult:
     """Does a ``group_send`` to the probe user's group reach the held socket?"""
-    from wsmonitor.checks_ws import UPGRADED, describe
-
     cid = "notification-delivery"
     if ctx.kiosk:
         return CheckResult(cid, SKIPPED, KIOSK)
