@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from wsmonitor.fanout import Fanout
 from wsmonitor.samples import Sample
 from wsmonitor.secrets import redact
 
@@ -98,7 +99,7 @@ class Engine:
             n: deque(maxlen=getattr(p, "history_size", None) or history)
             for n, p in self.probes.items()}
         self._lock = threading.Lock()
-        self._subscribers: list[Subscriber] = []
+        self._fanout: Fanout[Sample] = Fanout("sample")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._wake: dict[str, asyncio.Event] = {}
@@ -117,15 +118,7 @@ class Engine:
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Receive every sample from now on; returns a function that unsubscribes."""
-        with self._lock:
-            self._subscribers.append(subscriber)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if subscriber in self._subscribers:
-                    self._subscribers.remove(subscriber)
-
-        return unsubscribe
+        return self._fanout.subscribe(subscriber)
 
     def history(self, probe: str) -> list[Sample]:
         """The retained samples of one probe, oldest first."""
@@ -143,12 +136,7 @@ class Engine:
         with self._lock:
             if sample.probe in self._history:
                 self._history[sample.probe].append(sample)
-            subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            try:
-                subscriber(sample)
-            except Exception:  # noqa: BLE001 - one bad subscriber must not stop the others
-                log.exception("subscriber %r failed", subscriber)
+        self._fanout.publish(sample)
 
     # --- one-shot (headless) -----------------------------------------------------------------
 

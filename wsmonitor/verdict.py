@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from wsmonitor.fanout import Fanout
 from wsmonitor.rules.base import FAIL, CheckContext, CheckResult, Diagnosis
 from wsmonitor.rules.diagnosis import VerdictTracker, streaks
 from wsmonitor.runtime import check_context, judge
@@ -126,8 +127,7 @@ class VerdictPipeline:
         """The newest verdict published."""
         self.judgements = 0
         """How many times the rules ran (for tests and benchmarks)."""
-        self._subscribers: list[VerdictSubscriber] = []
-        self._lock = threading.Lock()
+        self._fanout: Fanout[Verdict] = Fanout("verdict")
         self._judging = threading.RLock()
         self._dirty = threading.Event()
         self._stop = threading.Event()
@@ -141,24 +141,10 @@ class VerdictPipeline:
 
         The newest verdict, when there is one, is not replayed: read `latest`.
         """
-        with self._lock:
-            self._subscribers.append(subscriber)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if subscriber in self._subscribers:
-                    self._subscribers.remove(subscriber)
-
-        return unsubscribe
+        return self._fanout.subscribe(subscriber)
 
     def _publish(self, verdict: Verdict) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            try:
-                subscriber(verdict)
-            except Exception:  # noqa: BLE001 - one bad subscriber must not stop the others
-                log.exception("verdict subscriber %r failed", subscriber)
+        self._fanout.publish(verdict)
 
     # --- judging ----------------------------------------------------------------------------
 
